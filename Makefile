@@ -1,0 +1,118 @@
+# cosmos - run video-generation jobs on remote GPUs from the shell.
+#
+#   make            build every program into bin/
+#   make check      install test packages, run the bats suite, then again
+#                   under AddressSanitizer + UBSan
+#   make bench      benchmarks (t/bench/), printing ratios to baselines
+#   make install    PREFIX (/usr/local) and DESTDIR honoured
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+PROGS   = cosmos-spec cosmos-manifest
+LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c
+TESTSRC = t/helpers/storetool.c
+PKGS    = libcjson
+
+# Debian packages the build, the tests and the benchmarks need.
+DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
+       libssl-dev jq bats bats-support bats-assert bats-file openssh-server ffmpeg \
+       mandoc
+
+# BUILD holds objects and test helpers; BINDIR the programs.  The sanitizer
+# build uses its own pair so both can coexist.
+BUILD  ?= build
+BINDIR ?= bin
+LIBA   ?= lib/libcosmos.a
+
+CFLAGS   ?= -O2 -g
+WARN      = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wvla
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Ilib
+ALL_CFLAGS = $(WARN) $(CPPFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
+LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
+
+SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
+HEADERS = $(wildcard lib/*.h)
+
+.PHONY: all check test test-asan asan deps bench install uninstall clean
+
+all: $(PROGS:%=$(BINDIR)/%) $(BUILD)/t/storetool
+
+$(BUILD)/lib/%.o: lib/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/src/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIBOBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $(LIBOBJ)
+
+$(BINDIR)/%: $(BUILD)/src/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(BUILD)/t/storetool: $(TESTSRC) $(LIBA) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TESTSRC) $(LIBA) $(LDLIBS)
+
+# Installs what is missing, and nothing when everything is there.
+deps:
+	@missing=$$(for p in $(DEBS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing" $$missing >&2; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >&2; \
+	fi
+
+asan:
+	$(MAKE) BUILD=build/asan BINDIR=build/asan/bin LIBA=build/asan/libcosmos.a \
+	    CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" all
+
+# TAP output, so that .ci/run can count it.
+test: all
+	COSMOS_BIN=$(CURDIR)/$(BINDIR) COSMOS_TESTBIN=$(CURDIR)/$(BUILD)/t \
+	    bats --formatter tap t
+
+test-asan: asan
+	$(ASAN_ENV) COSMOS_BIN=$(CURDIR)/build/asan/bin COSMOS_TESTBIN=$(CURDIR)/build/asan/t \
+	    COSMOS_SANITIZED=1 bats --formatter tap t
+
+check: deps
+	@rc=0; \
+	$(MAKE) test || rc=1; \
+	echo "# the same suite under AddressSanitizer + UBSan"; \
+	$(MAKE) test-asan || rc=1; \
+	exit $$rc
+
+bench: deps all
+	COSMOS_BIN=$(CURDIR)/$(BINDIR) sh t/bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cosmos \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(PROGS:%=$(BINDIR)/%) $(DESTDIR)$(PREFIX)/bin/
+	cp -R share/cosmos/. $(DESTDIR)$(PREFIX)/share/cosmos/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -rf $(DESTDIR)$(PREFIX)/share/cosmos
+
+clean:
+	rm -rf build $(LIBA) $(PROGS:%=$(BINDIR)/%)
+.SECONDARY:

@@ -1,0 +1,156 @@
+/* util.c - see util.h. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *progname = "cosmos";
+
+static void vwarn_(const char *fmt, va_list ap, int errnum)
+{
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	if (errnum)
+		fprintf(stderr, ": %s", strerror(errnum));
+	fputc('\n', stderr);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_(fmt, ap, 0);
+	va_end(ap);
+}
+
+void warn_(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_(fmt, ap, e);
+	va_end(ap);
+}
+
+void errx_(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_(fmt, ap, 0);
+	va_end(ap);
+	exit(code);
+}
+
+void err_(int code, const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_(fmt, ap, e);
+	va_end(ap);
+	exit(code);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		err_(EX_STORE, "malloc");
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		err_(EX_STORE, "realloc");
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		err_(EX_STORE, "strdup");
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		err_(EX_STORE, "vasprintf");
+	return s;
+}
+
+void timestamp_now(char out[TIMESTAMP_LEN])
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(out, TIMESTAMP_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, TIMESTAMP_LEN - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+int parse_double(const char *s, double *out)
+{
+	char *end;
+	if (!*s)
+		return -1;
+	errno = 0;
+	double d = strtod(s, &end);
+	if (*end || errno || !isfinite(d))
+		return -1;
+	*out = d;
+	return 0;
+}
+
+int parse_long(const char *s, long *out)
+{
+	char *end;
+	if (!*s)
+		return -1;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*end || errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+const char *shown(const char *s)
+{
+	static char bufs[4][100];
+	static int next;
+	char *out = bufs[next++ % 4];
+	size_t o = 0, cap = sizeof bufs[0];
+	for (; *s && o < cap - 8; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n')
+			o += (size_t)snprintf(out + o, cap - o, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (*s)
+		o += (size_t)snprintf(out + o, cap - o, "...");
+	out[o] = '\0';
+	return out;
+}
+
+void finish_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)
+		err_(EX_STORE, "stdout");
+}

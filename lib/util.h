@@ -1,0 +1,55 @@
+/*
+ * util.h - exit codes, fatal errors, allocation and time helpers shared by
+ * every cosmos program.
+ *
+ * Exit codes are one table for the whole toolkit (documented in cosmos(7)):
+ * a shell pipeline or a Makefile can tell "some lines were bad" from
+ * "the host is down" without reading stderr.
+ */
+#ifndef COSMOS_UTIL_H
+#define COSMOS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum {
+	EX_OK = 0,          /* everything succeeded */
+	EX_SOME = 1,        /* some input items failed; the others were done */
+	EX_USAGE_ = 2,      /* bad options or arguments; nothing was done */
+	EX_STORE = 3,       /* the run store or a local file could not be used */
+	EX_UNAVAIL = 4,     /* a host or service is unreachable or refused us */
+	EX_TEMP = 5,        /* a timeout or temporary failure; try again */
+};
+
+extern const char *progname;
+
+/* Print "prog: message" (and ": strerror" for the non-x variants) to stderr. */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warn_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void errx_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void err_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write an RFC 3339 UTC time with milliseconds ("2026-01-02T03:04:05.678Z"). */
+#define TIMESTAMP_LEN 25
+void timestamp_now(char out[TIMESTAMP_LEN]);
+
+/* Parse a whole string as a number; 0 on success, -1 on junk or overflow. */
+int parse_double(const char *s, double *out);
+int parse_long(const char *s, long *out);
+
+/*
+ * Show user text safely in a one-line message: control characters are
+ * escaped and long text is cut.  Returns one of a few rotating static
+ * buffers, so up to four calls may appear in one message.
+ */
+const char *shown(const char *s);
+
+/* Flush and close stdout, dying with EX_STORE if the data did not get out. */
+void finish_stdout(void);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * cosmos-manifest - print run and prompt records as JSON lines.
+ *
+ *	cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]
+ *	    [--batch RUN_ID] [--limit N] [--count] [ID ...]
+ *
+ * Invariants:
+ *  - Read-only: it takes no lock and writes nothing under $COSMOS_DIR.  A
+ *    record is printed exactly as it is stored (one line), never rebuilt.
+ *  - Without ids: every record of the selected kinds, newest first
+ *    (created_at, then id), or a batch's children in batch order.  With
+ *    ids: those records in the order given.
+ *  - A bad or unknown id is reported with where it came from, the rest are
+ *    still printed, and the exit status says some failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "input.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const run_types[] = {
+	"transfer", "upscale", "enhance", "batch", "enhance_batch", "generate", NULL,
+};
+
+struct filter {
+	char **status, **type; /* NULL-terminated lists, or NULL for any */
+	const char *prompt, *batch;
+	int want_runs, want_prompts;
+};
+
+struct hit {
+	char created[40];
+	char id[ID_LEN + 1];
+	double index;
+	char *raw;
+	size_t len;
+};
+
+struct hits {
+	struct hit *v;
+	size_t n, cap;
+	const struct filter *f;
+	int bad;
+};
+
+static _Noreturn void usage(void)
+{
+	fprintf(stderr,
+	    "usage: cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]\n"
+	    "           [--batch RUN_ID] [--limit N] [--count] [ID ...]\n");
+	exit(EX_USAGE_);
+}
+
+static int in_list(char **list, const char *s)
+{
+	if (!list)
+		return 1;
+	for (; *list; list++)
+		if (s && strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Split "a,b" into a NULL-terminated list, checking each word with ok(). */
+static char **split(const char *opt, char *arg, int (*ok)(const char *))
+{
+	size_t n = 2;
+	for (const char *p = arg; *p; p++)
+		n += *p == ',';
+	char **v = xmalloc(n * sizeof *v), *save = NULL;
+	size_t i = 0;
+	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!ok(t))
+			errx_(EX_USAGE_, "%s: '%s' is not known (see cosmos(7))", opt, shown(t));
+		v[i++] = t;
+	}
+	if (i == 0)
+		errx_(EX_USAGE_, "%s: empty list", opt);
+	v[i] = NULL;
+	return v;
+}
+
+static int type_known(const char *s)
+{
+	return strcmp(s, "prompt") == 0 || in_list((char **)run_types, s);
+}
+
+static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
+{
+	if (kind == ID_PROMPT)
+		return f->want_prompts && !f->status && !f->prompt && !f->batch;
+	if (!f->want_runs)
+		return 0;
+	if (f->status && !in_list(f->status, jstr(rec, "status")))
+		return 0;
+	if (f->type && !in_list(f->type, jstr(rec, "model_type")))
+		return 0;
+	if (f->prompt && !(jstr(rec, "prompt_id") && strcmp(jstr(rec, "prompt_id"), f->prompt) == 0))
+		return 0;
+	if (f->batch) {
+		const cJSON *ec = cJSON_GetObjectItemCaseSensitive(rec, "execution_config");
+		const char *b = jstr(ec, "batch_run_id");
+		if (!b || strcmp(b, f->batch) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Keep buf if its record passes the filter; takes ownership of buf. */
+static void consider(struct hits *h, const char *id, char *buf, size_t len)
+{
+	cJSON *rec = cJSON_ParseWithLength(buf, len);
+	enum id_kind kind = id_kind(id);
+	if (!cJSON_IsObject(rec)) {
+		warnx_("%s/%s/%s.json: not a JSON object; skipped", store_root(),
+		    kind == ID_RUN ? "runs" : "prompts", id);
+		h->bad++;
+		goto drop;
+	}
+	if (!matches(h->f, rec, kind))
+		goto drop;
+	if (h->n == h->cap)
+		h->v = xrealloc(h->v, (h->cap = h->cap ? 2 * h->cap : 1024) * sizeof *h->v);
+	struct hit *x = &h->v[h->n++];
+	snprintf(x->created, sizeof x->created, "%s", jstr(rec, "created_at") ? jstr(rec, "created_at") : "");
+	memcpy(x->id, id, sizeof x->id);
+	x->index = jnum(cJSON_GetObjectItemCaseSensitive(rec, "execution_config"), "batch_index", 0);
+	x->raw = buf;
+	x->len = len;
+	cJSON_Delete(rec);
+	return;
+drop:
+	cJSON_Delete(rec);
+	free(buf);
+}
+
+static void scanned(const char *id, char *buf, size_t len, void *arg)
+{
+	consider(arg, id, buf, len);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct hit *x = a, *y = b;
+	int c = strcmp(y->created, x->created);
+	return c ? c : strcmp(y->id, x->id);
+}
+
+static int batch_order(const void *a, const void *b)
+{
+	const struct hit *x = a, *y = b;
+	if (x->index != y->index)
+		return x->index < y->index ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Records named by operands or stdin lines, in that order. */
+static void named(struct hits *h, int argc, char **argv)
+{
+	struct items it;
+	items_init(&it, argc, argv);
+	const char *s;
+	while ((s = items_next(&it))) {
+		char id[ID_LEN + 1];
+		const char *why = item_id(s, ID_BAD, id, NULL);
+		if (why) {
+			item_warn(&it, "%s", why);
+			h->bad++;
+			continue;
+		}
+		cJSON *rec = store_load(id);
+		if (!rec) {
+			item_warn(&it, "%s: %s", id, errno == ENOENT ? "no such record" : strerror(errno));
+			h->bad++;
+			continue;
+		}
+		size_t len;
+		char *line = record_line(rec, &len);
+		cJSON_Delete(rec);
+		consider(h, id, line, len);
+	}
+	h->bad += it.errors;
+	items_free(&it);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"status", required_argument, NULL, 's'},
+		{"type", required_argument, NULL, 't'},
+		{"prompt", required_argument, NULL, 'p'},
+		{"batch", required_argument, NULL, 'b'},
+		{"limit", required_argument, NULL, 'n'},
+		{"count", no_argument, NULL, 'c'},
+		{0, 0, 0, 0},
+	};
+	struct filter f = {.want_runs = 1};
+	long limit = -1;
+	int count = 0, c;
+	progname = "cosmos-manifest";
+	while ((c = getopt_long(argc, argv, "s:t:p:b:n:c", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': f.status = split("--status", optarg, status_known); break;
+		case 't': f.type = split("--type", optarg, type_known); break;
+		case 'p':
+			if (id_kind(optarg) != ID_PROMPT)
+				errx_(EX_USAGE_, "--prompt: '%s' is not a prompt id", shown(optarg));
+			f.prompt = optarg;
+			break;
+		case 'b':
+			if (id_kind(optarg) != ID_RUN)
+				errx_(EX_USAGE_, "--batch: '%s' is not a run id", shown(optarg));
+			f.batch = optarg;
+			break;
+		case 'n':
+			if (parse_long(optarg, &limit) < 0 || limit < 0)
+				errx_(EX_USAGE_, "--limit: '%s' is not a count", shown(optarg));
+			break;
+		case 'c': count = 1; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (f.type) {
+		f.want_prompts = in_list(f.type, "prompt");
+		f.want_runs = 0;
+		for (char **t = f.type; *t; t++)
+			f.want_runs |= strcmp(*t, "prompt") != 0;
+	}
+	if (store_open() < 0)
+		err_(EX_STORE, "%s", store_root());
+
+	struct hits h = {.f = &f};
+	if (argc > 0) {
+		f.want_prompts = !f.type || f.want_prompts;
+		named(&h, argc, argv);
+	} else {
+		if (f.want_runs && store_scan(ID_RUN, scanned, &h) < 0)
+			err_(EX_STORE, "%s/runs", store_root());
+		if (f.want_prompts && store_scan(ID_PROMPT, scanned, &h) < 0)
+			err_(EX_STORE, "%s/prompts", store_root());
+		qsort(h.v, h.n, sizeof *h.v, f.batch ? batch_order : newest_first);
+	}
+	size_t n = limit >= 0 && (size_t)limit < h.n ? (size_t)limit : h.n;
+	if (count)
+		printf("%zu\n", n);
+	for (size_t i = 0; i < h.n; i++) {
+		if (!count && i < n) {
+			fwrite(h.v[i].raw, 1, h.v[i].len, stdout);
+			if (h.v[i].len == 0 || h.v[i].raw[h.v[i].len - 1] != '\n')
+				putchar('\n');
+		}
+		free(h.v[i].raw);
+	}
+	free(h.v);
+	free(f.status);
+	free(f.type);
+	finish_stdout();
+	return h.bad ? EX_SOME : EX_OK;
+}

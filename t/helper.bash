@@ -1,0 +1,57 @@
+# helper.bash - loaded by every t/*.bats file.
+#
+# COSMOS_BIN (the programs) and COSMOS_TESTBIN (test drivers) come from the
+# Makefile, so that the same suite runs against the normal and the
+# sanitizer build.  Every test gets its own empty store in COSMOS_DIR.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+: "${COSMOS_BIN:=$BATS_TEST_DIRNAME/../bin}"
+: "${COSMOS_TESTBIN:=$BATS_TEST_DIRNAME/../build/t}"
+PATH="$COSMOS_BIN:$COSMOS_TESTBIN:$PATH"
+
+setup() {
+	export COSMOS_DIR="$BATS_TEST_TMPDIR/store"
+	CLIPS="$BATS_FILE_TMPDIR/clips"
+	if [ ! -e "$CLIPS/full/color.mp4" ]; then
+		mkdir -p "$CLIPS/full" "$CLIPS/color-only" "$CLIPS/empty"
+		ffmpeg -loglevel error -f lavfi -i testsrc=size=320x240:rate=24 -t 1 \
+			-pix_fmt yuv420p "$CLIPS/full/color.mp4"
+		cp "$CLIPS/full/color.mp4" "$CLIPS/full/depth.mp4"
+		cp "$CLIPS/full/color.mp4" "$CLIPS/full/segmentation.mp4"
+		cp "$CLIPS/full/color.mp4" "$CLIPS/color-only/color.mp4"
+	fi
+}
+
+# make_prompt [cosmos-spec prompt options...] TEXT DIR: print the new id.
+make_prompt() {
+	cosmos-spec prompt "$@" | jq -r .id
+}
+
+# make_run STATUS [JQ-EXPR]: write a run record the way the store does
+# (documented in cosmos(7)), with an output video when completed.
+make_run() {
+	local status=$1 expr=${2:-.} id dir
+	id=rs_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	dir="$COSMOS_DIR/runs/$id"
+	mkdir -p "$dir"
+	local out=null
+	if [ "$status" = completed ]; then
+		cp "$CLIPS/full/color.mp4" "$dir/output.mp4"
+		out="\"$dir/output.mp4\""
+	fi
+	jq -nc --arg id "$id" --arg st "$status" --argjson out "$out" '
+		{id:$id, model_type:"transfer", status:$st, prompt_id:null,
+		 execution_config:{}, outputs:(if $out then {video:$out} else {} end),
+		 created_at:"2026-01-01T00:00:00.000Z", updated_at:"2026-01-01T00:00:00.000Z"}
+		| del(.prompt_id)' | jq -c "$expr" >"$COSMOS_DIR/runs/$id.json"
+	echo "$id"
+}
+
+# The store's files, with their contents, as one string: to show that
+# something changed nothing.
+store_snapshot() {
+	(cd "$COSMOS_DIR" 2>/dev/null && find . -type f ! -name '.*.lock' | sort | xargs -r sha256sum)
+}
