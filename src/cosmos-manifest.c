@@ -48,6 +48,7 @@ struct hits {
 	size_t n, cap;
 	const struct filter *f;
 	int bad;
+	int tally; /* --count: only count, keep nothing */
 };
 
 static _Noreturn void usage(void)
@@ -126,6 +127,10 @@ static void consider(struct hits *h, const char *id, char *buf, size_t len)
 	}
 	if (!matches(h->f, rec, kind))
 		goto drop;
+	if (h->tally) {
+		h->n++;
+		goto drop;
+	}
 	if (h->n == h->cap)
 		h->v = xrealloc(h->v, (h->cap = h->cap ? 2 * h->cap : 1024) * sizeof *h->v);
 	struct hit *x = &h->v[h->n++];
@@ -238,7 +243,7 @@ int main(int argc, char **argv)
 	if (store_open() < 0)
 		err_(EX_STORE, "%s", store_root());
 
-	struct hits h = {.f = &f};
+	struct hits h = {.f = &f, .tally = count};
 	if (argc > 0) {
 		f.want_prompts = !f.type || f.want_prompts;
 		named(&h, argc, argv);
@@ -247,13 +252,14 @@ int main(int argc, char **argv)
 			err_(EX_STORE, "%s/runs", store_root());
 		if (f.want_prompts && store_scan(ID_PROMPT, scanned, &h) < 0)
 			err_(EX_STORE, "%s/prompts", store_root());
-		qsort(h.v, h.n, sizeof *h.v, f.batch ? batch_order : newest_first);
+		if (h.v)
+			qsort(h.v, h.n, sizeof *h.v, f.batch ? batch_order : newest_first);
 	}
 	size_t n = limit >= 0 && (size_t)limit < h.n ? (size_t)limit : h.n;
 	if (count)
 		printf("%zu\n", n);
-	for (size_t i = 0; i < h.n; i++) {
-		if (!count && i < n) {
+	for (size_t i = 0; h.v && i < h.n; i++) {
+		if (i < n) {
 			fwrite(h.v[i].raw, 1, h.v[i].len, stdout);
 			if (h.v[i].len == 0 || h.v[i].raw[h.v[i].len - 1] != '\n')
 				putchar('\n');

@@ -397,29 +397,34 @@ static int emit_upscale(struct items *it, const struct upscale_opts *o, const ch
 }
 
 /*
- * A source line is "rs_<hex>" (a run), a JSON object with "id" (a run
- * record), "from_run" or "video", or else the path of a video file.
+ * A source line is "rs_<hex>" (a run), JSON (an object with "id" (a run
+ * record), "from_run" or "video"; or a string), or else a video's path.
  */
 static int one_upscale(struct items *it, const char *text, void *arg)
 {
 	const char *run = NULL, *path = text;
 	int r = -1;
 	cJSON *j = NULL;
-	if (*text == '{') {
-		const char *why = "not a JSON object";
+	if (strchr("{[\"", *text)) {
+		const char *why = "neither a JSON object nor a string";
 		j = parse_line(text, &why);
-		if (!cJSON_IsObject(j)) {
+		if (cJSON_IsString(j))
+			path = j->valuestring;
+		else if (cJSON_IsObject(j)) {
+			run = jstr(j, "from_run") ? jstr(j, "from_run") : jstr(j, "id");
+			path = jstr(j, "video");
+		} else {
 			item_warn(it, "%s", why);
 			goto out;
 		}
-		run = jstr(j, "from_run") ? jstr(j, "from_run") : jstr(j, "id");
-		path = jstr(j, "video");
 		if (!run && !path) {
 			item_warn(it, "JSON line has neither a run id (\"id\", \"from_run\") nor \"video\"");
 			goto out;
 		}
-	} else if (strncmp(text, "rs_", 3) == 0 && !strchr(text, '/'))
-		run = text;
+	}
+	/* "video" in an object is always a file; a plain line may be a run. */
+	if (!run && !cJSON_IsObject(j) && strncmp(path, "rs_", 3) == 0 && !strchr(path, '/'))
+		run = path;
 	if (run && id_kind(run) != ID_RUN)
 		item_warn(it, "'%s' is not a run id (rs_ + 32 lowercase hex digits)", shown(run));
 	else

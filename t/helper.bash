@@ -4,6 +4,7 @@
 # Makefile, so that the same suite runs against the normal and the
 # sanitizer build.  Every test gets its own empty store in COSMOS_DIR.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 bats_load_library bats-file
