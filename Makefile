@@ -1,6 +1,7 @@
 # cosmos - run video-generation jobs on remote GPUs from the shell.
 #
 #   make            build every program into bin/
+#   make demo       build, then run the demo (share/cosmos/demo)
 #   make check      install test packages, run the bats suite, then again
 #                   under AddressSanitizer + UBSan
 #   make bench      benchmarks (t/bench/), printing ratios to baselines
@@ -41,7 +42,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all check test test-asan asan deps bench install uninstall clean
+.PHONY: all demo check test test-asan asan deps bench install uninstall clean
 
 all: $(PROGS:%=$(BINDIR)/%) $(BUILD)/t/storetool
 
@@ -65,6 +66,9 @@ $(BINDIR)/%: $(BUILD)/src/%.o $(LIBA)
 $(BUILD)/t/storetool: $(TESTSRC) $(LIBA) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TESTSRC) $(LIBA) $(LDLIBS)
+
+demo: deps all
+	PATH="$(CURDIR)/$(BINDIR):$$PATH" sh share/cosmos/demo
 
 # Installs what is missing, and nothing when everything is there.
 deps:

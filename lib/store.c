@@ -85,26 +85,35 @@ static int mkdirs(const char *path)
 	return r;
 }
 
-int store_open(void)
+int store_open(int create)
 {
-	if (dirfd_of[ID_RUN] >= 0)
+	static int looked;
+	if (dirfd_of[ID_RUN] >= 0 && dirfd_of[ID_PROMPT] >= 0)
+		return 0;
+	if (looked && !create)
 		return 0;
 	mode_t m = umask(0);
 	umask(m);
 	file_mode = 0666 & ~m;
-	if (mkdirs(store_root()) < 0)
+	if (create && mkdirs(store_root()) < 0)
 		return -1;
-	int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0)
-		return -1;
+	int rfd = open(store_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0) {
+		/* Nothing stored yet: readers see an empty store. */
+		looked = !create && errno == ENOENT;
+		return looked ? 0 : -1;
+	}
 	for (int k = ID_RUN; k <= ID_PROMPT; k++) {
-		if (mkdirat(rfd, kind_dir[k], 0755) < 0 && errno != EEXIST)
+		if (dirfd_of[k] >= 0)
+			continue;
+		if (create && mkdirat(rfd, kind_dir[k], 0755) < 0 && errno != EEXIST)
 			goto fail;
 		dirfd_of[k] = openat(rfd, kind_dir[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd_of[k] < 0)
+		if (dirfd_of[k] < 0 && (create || errno != ENOENT))
 			goto fail;
 	}
 	close(rfd);
+	looked = 1;
 	return 0;
 fail:;
 	int e = errno;
@@ -114,17 +123,17 @@ fail:;
 }
 
 /* The directory fd of an id's kind, or -1 with errno set. */
-static int kind_fd(const char *id, enum id_kind *kind)
+static int kind_fd(const char *id, int create)
 {
 	enum id_kind k = id_kind(id);
 	if (k == ID_BAD) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (store_open() < 0)
+	if (store_open(create) < 0)
 		return -1;
-	if (kind)
-		*kind = k;
+	if (dirfd_of[k] < 0)
+		errno = ENOENT;
 	return dirfd_of[k];
 }
 
@@ -194,29 +203,40 @@ static cJSON *parse_record(const char *buf, size_t len)
 	return rec;
 }
 
-static cJSON *load_at(int dfd, const char *id)
+static char *read_at(int dfd, const char *id, size_t *len)
 {
 	char name[ID_LEN + 8];
 	snprintf(name, sizeof name, "%s.json", id);
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return NULL;
-	size_t len;
-	char *buf = read_fd(fd, &len);
+	char *buf = read_fd(fd, len);
 	int e = errno;
 	close(fd);
-	if (!buf) {
-		errno = e;
+	errno = e;
+	return buf;
+}
+
+static cJSON *load_at(int dfd, const char *id)
+{
+	size_t len;
+	char *buf = read_at(dfd, id, &len);
+	if (!buf)
 		return NULL;
-	}
 	cJSON *rec = parse_record(buf, len);
 	free(buf);
 	return rec;
 }
 
+char *store_read(const char *id, size_t *len)
+{
+	int dfd = kind_fd(id, 0);
+	return dfd < 0 ? NULL : read_at(dfd, id, len);
+}
+
 cJSON *store_load(const char *id)
 {
-	int dfd = kind_fd(id, NULL);
+	int dfd = kind_fd(id, 0);
 	return dfd < 0 ? NULL : load_at(dfd, id);
 }
 
@@ -269,7 +289,7 @@ int store_create(const cJSON *rec)
 {
 	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(rec, "id");
 	const char *id = cJSON_GetStringValue(idj);
-	int dfd = kind_fd(id, NULL);
+	int dfd = kind_fd(id, 1);
 	if (dfd < 0)
 		return -1;
 	char *tmp = write_temp(dfd, id, rec);
@@ -309,7 +329,7 @@ static int lock_record(int dfd, const char *id)
 
 int store_update(const char *id, store_fn fn, void *arg, cJSON **out)
 {
-	int dfd = kind_fd(id, NULL);
+	int dfd = kind_fd(id, 1);
 	if (dfd < 0)
 		return -1;
 	int lfd = lock_record(dfd, id);
@@ -355,7 +375,7 @@ char *store_run_dir(const char *id, int create)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (store_open() < 0)
+	if (store_open(create) < 0)
 		return NULL;
 	char *path = xasprintf("%s/runs/%s", store_root(), id);
 	if (create && mkdir(path, 0755) < 0 && errno != EEXIST) {
@@ -380,8 +400,10 @@ static int record_name(const char *name, enum id_kind kind, char id[ID_LEN + 1])
 
 int store_scan(enum id_kind kind, store_scan_fn fn, void *arg)
 {
-	if (store_open() < 0)
+	if (store_open(0) < 0)
 		return -1;
+	if (dirfd_of[kind] < 0)
+		return 0; /* nothing stored yet */
 	int dfd = dup(dirfd_of[kind]);
 	if (dfd < 0)
 		return -1;
@@ -396,14 +418,10 @@ int store_scan(enum id_kind kind, store_scan_fn fn, void *arg)
 	while ((de = readdir(d))) {
 		if (!record_name(de->d_name, kind, id))
 			continue;
-		int fd = openat(dirfd_of[kind], de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue; /* removed since readdir: not an error */
-		size_t len;
-		char *buf = read_fd(fd, &len);
-		close(fd);
-		if (buf)
-			fn(id, buf, len, arg);
+		size_t len = 0;
+		char *buf = read_at(dirfd_of[kind], id, &len);
+		if (buf || errno != ENOENT) /* ENOENT: removed since readdir */
+			fn(id, buf, len, buf ? 0 : errno, arg);
 	}
 	closedir(d);
 	return 0;

@@ -32,15 +32,21 @@ enum id_kind id_kind(const char *s);
 /* Make a fresh id from the kernel's random source. */
 void id_new(enum id_kind kind, char out[ID_LEN + 1]);
 
-/* The root directory, and opening it (creating runs/ and prompts/). */
+/*
+ * The root directory, and opening it.  With create, the root, runs/ and
+ * prompts/ are made as needed; without, a missing store reads as empty
+ * and nothing is created.
+ */
 const char *store_root(void);
-int store_open(void);
+int store_open(int create);
 
 /*
  * Read a record.  NULL with errno ENOENT (no such record), EBADMSG (not a
  * JSON object), EINVAL (bad id) or another errno from the system.
  */
 cJSON *store_load(const char *id);
+/* A record's bytes as stored (caller frees); errors as store_load. */
+char *store_read(const char *id, size_t *len);
 
 /* Create a new record from rec (which carries "id"); EEXIST if present. */
 int store_create(const cJSON *rec);
@@ -61,11 +67,12 @@ char *store_run_dir(const char *id, int create);
 
 /*
  * Call fn for every record of a kind with its raw file contents (one
- * JSON line, NUL-terminated); fn takes ownership of buf.  Hidden and
+ * JSON line, NUL-terminated); fn takes ownership of buf.  A record that
+ * cannot be read comes with buf NULL and err its errno.  Hidden and
  * foreign files are skipped.  Returns -1 with errno if the directory
  * cannot be read.
  */
-typedef void (*store_scan_fn)(const char *id, char *buf, size_t len, void *arg);
+typedef void (*store_scan_fn)(const char *id, char *buf, size_t len, int err, void *arg);
 int store_scan(enum id_kind kind, store_scan_fn fn, void *arg);
 
 /* Serialize a record as the store writes it: one line, newline-ended. */

@@ -5,8 +5,8 @@
  *	    [--batch RUN_ID] [--limit N] [--count] [ID ...]
  *
  * Invariants:
- *  - Read-only: it takes no lock and writes nothing under $COSMOS_DIR.  A
- *    record is printed exactly as it is stored (one line), never rebuilt.
+ *  - Read-only: it takes no lock and creates or writes nothing under
+ *    $COSMOS_DIR.  A record is printed exactly as stored, never rebuilt.
  *  - Without ids: every record of the selected kinds, newest first
  *    (created_at, then id), or a batch's children in batch order.  With
  *    ids: those records in the order given.
@@ -115,13 +115,13 @@ static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
 }
 
 /* Keep buf if its record passes the filter; takes ownership of buf. */
-static void consider(struct hits *h, const char *id, char *buf, size_t len)
+static void consider(struct hits *h, const char *id, char *buf, size_t len, int err)
 {
-	cJSON *rec = cJSON_ParseWithLength(buf, len);
 	enum id_kind kind = id_kind(id);
+	cJSON *rec = buf ? cJSON_ParseWithLength(buf, len) : NULL;
 	if (!cJSON_IsObject(rec)) {
-		warnx_("%s/%s/%s.json: not a JSON object; skipped", store_root(),
-		    kind == ID_RUN ? "runs" : "prompts", id);
+		warnx_("%s/%s/%s.json: %s; skipped", store_root(), kind == ID_RUN ? "runs" : "prompts",
+		    id, buf ? "not a JSON object" : strerror(err));
 		h->bad++;
 		goto drop;
 	}
@@ -146,9 +146,9 @@ drop:
 	free(buf);
 }
 
-static void scanned(const char *id, char *buf, size_t len, void *arg)
+static void scanned(const char *id, char *buf, size_t len, int err, void *arg)
 {
-	consider(arg, id, buf, len);
+	consider(arg, id, buf, len, err);
 }
 
 static int newest_first(const void *a, const void *b)
@@ -180,16 +180,14 @@ static void named(struct hits *h, int argc, char **argv)
 			h->bad++;
 			continue;
 		}
-		cJSON *rec = store_load(id);
-		if (!rec) {
+		size_t len;
+		char *raw = store_read(id, &len);
+		if (!raw) {
 			item_warn(&it, "%s: %s", id, errno == ENOENT ? "no such record" : strerror(errno));
 			h->bad++;
 			continue;
 		}
-		size_t len;
-		char *line = record_line(rec, &len);
-		cJSON_Delete(rec);
-		consider(h, id, line, len);
+		consider(h, id, raw, len, 0);
 	}
 	h->bad += it.errors;
 	items_free(&it);
@@ -210,7 +208,7 @@ int main(int argc, char **argv)
 	long limit = -1;
 	int count = 0, c;
 	progname = "cosmos-manifest";
-	while ((c = getopt_long(argc, argv, "s:t:p:b:n:c", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': f.status = split("--status", optarg, status_known); break;
 		case 't': f.type = split("--type", optarg, type_known); break;
@@ -240,7 +238,9 @@ int main(int argc, char **argv)
 		for (char **t = f.type; *t; t++)
 			f.want_runs |= strcmp(*t, "prompt") != 0;
 	}
-	if (store_open() < 0)
+	if (f.want_prompts && !f.want_runs && (f.status || f.prompt || f.batch))
+		errx_(EX_USAGE_, "--status, --prompt and --batch select runs, not prompt records");
+	if (store_open(0) < 0)
 		err_(EX_STORE, "%s", store_root());
 
 	struct hits h = {.f = &f, .tally = count};

@@ -180,7 +180,7 @@ static int cmd_prompt(int argc, char **argv)
 	};
 	const char *name = NULL, *negative = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "+n:N:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		if (c == 'n')
 			name = optarg;
 		else if (c == 'N')
@@ -195,6 +195,8 @@ static int cmd_prompt(int argc, char **argv)
 	const char *text = argv[0];
 	if (!*text)
 		errx_(EX_USAGE_, "prompt: the prompt text is empty");
+	if (negative && !*negative)
+		errx_(EX_USAGE_, "--negative: the text is empty (leave --negative out for none)");
 	char dir[PATH_MAX];
 	if (!realpath(argv[1], dir))
 		errx_(EX_SOME, "argument 2: %s: %s", shown(argv[1]), strerror(errno));
@@ -204,7 +206,7 @@ static int cmd_prompt(int argc, char **argv)
 	char *depth = input_file(dir, "depth.mp4");
 	char *seg = input_file(dir, "segmentation.mp4");
 
-	if (store_open() < 0)
+	if (store_open(1) < 0)
 		err_(EX_STORE, "%s", store_root());
 	cJSON *p = prompt_new();
 	const char *base = strrchr(dir, '/');
@@ -238,8 +240,8 @@ static int one_transfer(struct items *it, const char *text, void *arg)
 		return -1;
 	cJSON *in = jobj(p, "inputs");
 	const char *video = jstr(in, "video");
-	if (!video) {
-		item_warn(it, "%s: prompt record has no inputs.video", jstr(p, "id"));
+	if (!video || !jstr(p, "prompt_text")) {
+		item_warn(it, "%s: prompt record lacks prompt_text or inputs.video", jstr(p, "id"));
 		cJSON_Delete(p);
 		return -1;
 	}
@@ -253,7 +255,7 @@ static int one_transfer(struct items *it, const char *text, void *arg)
 		jset_num(w, controls[i], o->weight[i]);
 
 	cJSON *spec = jobj(req, "spec");
-	jset_str(spec, "prompt", jstr(p, "prompt_text") ? jstr(p, "prompt_text") : "");
+	jset_str(spec, "prompt", jstr(p, "prompt_text"));
 	if (jstr(p, "negative_prompt"))
 		jset_str(spec, "negative_prompt", jstr(p, "negative_prompt"));
 	jset_str(spec, "input_video_path", video);
@@ -340,11 +342,11 @@ static char *run_video(struct items *it, const char *id, char **prompt_id)
 		item_warn(it, "%s: run is %s, not completed", id, st ? shown(st) : "without status");
 	else if (!out)
 		item_warn(it, "%s: run has no output video", id);
-	else if (stat(out, &sb) < 0 || !S_ISREG(sb.st_mode))
+	else if (stat(out, &sb) < 0 || !S_ISREG(sb.st_mode) || access(out, R_OK) < 0)
 		item_warn(it, "%s: output video %s is missing", id, shown(out));
 	else {
 		video = xstrdup(out);
-		if (jstr(r, "prompt_id"))
+		if (id_kind(jstr(r, "prompt_id")) == ID_PROMPT)
 			*prompt_id = xstrdup(jstr(r, "prompt_id"));
 	}
 	cJSON_Delete(r);
@@ -549,6 +551,9 @@ int main(int argc, char **argv)
 		{"prompt", cmd_prompt}, {"transfer", cmd_transfer},
 		{"upscale", cmd_upscale}, {"enhance", cmd_enhance},
 	};
+	/* A store that cannot be read fails the whole run, not each item. */
+	if (strcmp(argv[1], "prompt") != 0 && store_open(0) < 0)
+		err_(EX_STORE, "%s", store_root());
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			int rc = cmds[i].fn(argc - 1, argv + 1);

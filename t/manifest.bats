@@ -54,6 +54,17 @@ make_at() {
 	run cosmos-manifest "$r" "$p"
 	assert_success
 	assert_equal "$(jq -r .id <<<"$output" | tr '\n' ' ')" "$r $p "
+	run cosmos-manifest --type prompt --status failed
+	assert_failure 2
+}
+
+@test "records named by id are printed byte for byte as stored" {
+	r=$(make_run running '.execution_config.guidance = 1.50 | .name = "caf\u00e9"')
+	# jq writes 1.50 as 1.50 and \u00e9 as é; rewrite the file by hand.
+	printf '{"id":"%s","status":"running","model_type":"transfer","x":1.50,"y":"\\u00e9"}\n' "$r" \
+		>"$COSMOS_DIR/runs/$r.json"
+	run cosmos-manifest "$r"
+	assert_output "$(cat "$COSMOS_DIR/runs/$r.json")"
 }
 
 @test "ids from stdin and operands, in the order given; bad ones named, others printed" {

@@ -40,6 +40,8 @@ assert_json() {
 	assert_output --partial "$CLIPS/nope: No such file"
 	run cosmos-spec prompt "" "$CLIPS/full"
 	assert_failure 2
+	run cosmos-spec prompt --negative "" x "$CLIPS/full"
+	assert_failure 2
 	assert_equal "$(ls "$COSMOS_DIR/prompts" 2>/dev/null | wc -l)" 0
 }
 

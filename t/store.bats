@@ -114,17 +114,37 @@ hostile_ids=(
 
 @test "the store root defaults under XDG_STATE_HOME, then ~/.local/state" {
 	unset COSMOS_DIR
-	XDG_STATE_HOME="$BATS_TEST_TMPDIR/xdg" HOME=/nonexistent run cosmos-manifest --count
+	XDG_STATE_HOME="$BATS_TEST_TMPDIR/xdg" HOME=/nonexistent run cosmos-spec prompt x "$CLIPS/full"
 	assert_success
-	assert_dir_exists "$BATS_TEST_TMPDIR/xdg/cosmos/runs"
+	assert_file_exists "$BATS_TEST_TMPDIR/xdg/cosmos/prompts/$(jq -r .id <<<"$output").json"
 	unset XDG_STATE_HOME
-	HOME="$BATS_TEST_TMPDIR/home" run cosmos-manifest --count
-	assert_dir_exists "$BATS_TEST_TMPDIR/home/.local/state/cosmos/prompts"
+	HOME="$BATS_TEST_TMPDIR/home" run cosmos-spec prompt x "$CLIPS/full"
+	assert_file_exists "$BATS_TEST_TMPDIR/home/.local/state/cosmos/prompts/$(jq -r .id <<<"$output").json"
+	# Readers create nothing: a store that does not exist lists as empty.
+	HOME="$BATS_TEST_TMPDIR/other" run cosmos-manifest --count
+	assert_success
+	assert_output 0
+	assert_not_exist "$BATS_TEST_TMPDIR/other"
 }
 
-@test "an unusable store root is a store error (exit 3)" {
+@test "an unusable store root is a store error (exit 3), also where items are read" {
 	touch "$BATS_TEST_TMPDIR/file"
 	COSMOS_DIR="$BATS_TEST_TMPDIR/file/store" run cosmos-manifest
 	assert_failure 3
-	assert_output --partial "file/store"
+	assert_output "cosmos-manifest: $BATS_TEST_TMPDIR/file/store: Not a directory"
+	COSMOS_DIR="$BATS_TEST_TMPDIR/file/store" run cosmos-spec transfer ps_0123456789abcdef0123456789abcdef
+	assert_failure 3
+	COSMOS_DIR="$BATS_TEST_TMPDIR/file/store" run cosmos-spec prompt x "$CLIPS/full"
+	assert_failure 3
+}
+
+@test "an unreadable record is reported by name, not skipped in silence" {
+	a=$(make_run running)
+	b=$(make_run running)
+	rm "$COSMOS_DIR/runs/$b.json"
+	ln -s "$COSMOS_DIR/runs/$a.json" "$COSMOS_DIR/runs/$b.json"
+	run cosmos-manifest
+	assert_failure 1
+	assert_line "cosmos-manifest: $COSMOS_DIR/runs/$b.json: Too many levels of symbolic links; skipped"
+	assert_line --partial "\"id\":\"$a\""
 }

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	progname = "storetool";
 	if (argc < 2)
 		errx_(EX_USAGE_, "usage: storetool create | bump ID COUNT | churn ID | load ID");
-	if (store_open() < 0)
+	if (store_open(1) < 0)
 		err_(EX_STORE, "%s", store_root());
 	if (strcmp(argv[1], "create") == 0) {
 		cJSON *r = run_new("transfer");
