@@ -12,10 +12,10 @@ DESTDIR ?=
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
-PROGS   = cosmos-spec cosmos-manifest
-LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c
+PROGS   = cosmos-spec cosmos-manifest cosmos-submit
+LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/remote.c
 TESTSRC = t/helpers/storetool.c
-PKGS    = libcjson
+PKGS    = libcjson libssh2 libcrypto
 
 # Debian packages the build, the tests and the benchmarks need.
 DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \

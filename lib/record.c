@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "store.h"
+
 static const char *const statuses[] = {
 	"pending", "submitted", "running", "completed", "failed", "cancelled", NULL,
 };
@@ -103,4 +105,27 @@ void jset_str(cJSON *obj, const char *key, const char *val)
 void jset_num(cJSON *obj, const char *key, double val)
 {
 	jset(obj, key, cJSON_CreateNumber(val));
+}
+
+static void merge(cJSON *dst, const cJSON *src)
+{
+	for (const cJSON *m = src->child; m; m = m->next) {
+		cJSON *d = cJSON_GetObjectItemCaseSensitive(dst, m->string);
+		if (cJSON_IsObject(m) && cJSON_IsObject(d))
+			merge(d, m);
+		else
+			jset(dst, m->string, cJSON_Duplicate(m, 1));
+	}
+}
+
+int record_patch(cJSON *rec, void *arg)
+{
+	const cJSON *patch = arg;
+	const char *from = jstr(rec, "status"), *to = jstr(patch, "status");
+	if (status_terminal(from))
+		return STORE_KEEP;
+	if (to && strcmp(to, from ? from : "") != 0 && !status_may_move(from, to))
+		return STORE_KEEP;
+	merge(rec, patch);
+	return STORE_WRITE;
 }

@@ -19,6 +19,13 @@ int status_terminal(const char *s);
 /* May a record move from one status to another? */
 int status_may_move(const char *from, const char *to);
 
+/*
+ * A store_fn (store.h): merge the cJSON object arg into the record, objects
+ * member by member.  A record in a terminal status is left alone, and so
+ * is one whose status may not move to the patch's (STORE_KEEP).
+ */
+int record_patch(cJSON *rec, void *patch);
+
 /* Typed lookups that return NULL / fallback when absent or of another type. */
 const char *jstr(const cJSON *obj, const char *key);
 double jnum(const cJSON *obj, const char *key, double fallback);

@@ -1,0 +1,382 @@
+/* host.c - named hosts from the hosts file and ~/.ssh/config; see host.h. */
+#define _GNU_SOURCE
+#include "host.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum field_kind { F_STR, F_INT, F_BOOL };
+
+static const struct field {
+	const char *key;
+	enum field_kind kind;
+	size_t off;
+} fields[] = {
+#define S(k, m) {k, F_STR, offsetof(struct host, m)}
+#define I(k, m) {k, F_INT, offsetof(struct host, m)}
+#define B(k, m) {k, F_BOOL, offsetof(struct host, m)}
+	S("address", address), I("port", port), S("user", user), S("identity", identity),
+	S("known_hosts", known_hosts), B("accept_new", accept_new), S("workdir", workdir),
+	S("image", image), B("sudo", sudo), S("docker_options", docker_options),
+	S("hf_cache", hf_cache), I("connect_timeout", connect_timeout),
+	I("io_timeout", io_timeout), {"default", F_BOOL, (size_t)-1},
+#undef S
+#undef I
+#undef B
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static const char *home(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h)
+		return h;
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? pw->pw_dir : "/";
+}
+
+static char *expand_tilde(const char *p)
+{
+	if (p[0] == '~' && (p[1] == '/' || p[1] == '\0'))
+		return xasprintf("%s%s", home(), p + 1);
+	return xstrdup(p);
+}
+
+static char *config_file(const char *env, const char *rel)
+{
+	const char *e = getenv(env);
+	if (e && *e)
+		return xstrdup(e);
+	const char *x = getenv("XDG_CONFIG_HOME");
+	if (x && *x == '/')
+		return xasprintf("%s/%s", x, rel);
+	return xasprintf("%s/.config/%s", home(), rel);
+}
+
+char *hosts_path(void)
+{
+	return config_file("COSMOS_CONFIG", "cosmos/hosts");
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static int parse_bool(const char *v)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		return 1;
+	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+		return 0;
+	return -1;
+}
+
+/* Store value into field f of h; a message on a bad value. */
+static const char *set_field(struct host *h, const struct field *f, const char *v, int *is_default)
+{
+	long n;
+	int b;
+	if (f->off == (size_t)-1) {
+		if ((b = parse_bool(v)) < 0)
+			return "is not yes or no";
+		*is_default = b;
+		return NULL;
+	}
+	char *p = (char *)h + f->off;
+	switch (f->kind) {
+	case F_STR:
+		free(*(char **)p);
+		*(char **)p = xstrdup(v);
+		break;
+	case F_INT:
+		if (parse_long(v, &n) < 0 || n < 1 || n > 65535)
+			return "is not a number from 1 to 65535";
+		*(int *)p = (int)n;
+		break;
+	case F_BOOL:
+		if ((b = parse_bool(v)) < 0)
+			return "is not yes or no";
+		*(int *)p = b;
+		break;
+	}
+	return NULL;
+}
+
+/*
+ * Read the hosts file into h for the section named want (NULL: the default
+ * or only one).  Returns 0 found, 1 no hosts configured, -1 error.
+ */
+static int read_hosts(const char *want, struct host *h, char *err, size_t errlen)
+{
+	char *path = hosts_path();
+	FILE *fp = fopen(path, "re");
+	if (!fp) {
+		int e = errno, r = e == ENOENT && !want ? 1 : -1;
+		if (e == ENOENT && want)
+			snprintf(err, errlen, "no host '%s': %s does not exist", shown(want), path);
+		else if (r < 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		free(path);
+		return r;
+	}
+	char *line = NULL, *section = NULL;
+	size_t cap = 0;
+	long lineno = 0;
+	int nsections = 0, found = 0, r = 0, is_default = 0;
+	struct host cur = {0}, pick = {0};
+	while (getline(&line, &cap, fp) > 0) {
+		lineno++;
+		char *s = line;
+		for (char *c = s; *c; c++)
+			if (*c == '#' && (c == s || isspace((unsigned char)c[-1]))) {
+				*c = '\0';
+				break;
+			}
+		s = trim(s);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			char *end = strchr(s, ']');
+			if (!end || end[1] || end == s + 1) {
+				snprintf(err, errlen, "%s:%ld: a section is [NAME]", path, lineno);
+				goto fail;
+			}
+			*end = '\0';
+			if (section && !found && ((want && !strcmp(section, want)) || (!want && is_default))) {
+				pick = cur, found = 1;
+				memset(&cur, 0, sizeof cur);
+			}
+			host_free(&cur);
+			free(section);
+			section = xstrdup(s + 1);
+			cur.name = xstrdup(section);
+			is_default = 0;
+			nsections++;
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq || !section) {
+			snprintf(err, errlen, "%s:%ld: %s", path, lineno,
+			    section ? "expected KEY = VALUE" : "a KEY = VALUE line before any [NAME]");
+			goto fail;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		const struct field *f = NULL;
+		for (size_t i = 0; i < NFIELDS; i++)
+			if (!strcmp(fields[i].key, k))
+				f = &fields[i];
+		const char *why = f ? set_field(&cur, f, v, &is_default) : "is not a known key";
+		if (why) {
+			snprintf(err, errlen, "%s:%ld: %s %s", path, lineno, shown(f ? v : k), why);
+			goto fail;
+		}
+	}
+	if (section && !found && ((want && !strcmp(section, want)) || (!want && (is_default || nsections == 1)))) {
+		pick = cur, found = 1;
+		memset(&cur, 0, sizeof cur);
+	}
+	if (!found) {
+		if (want)
+			snprintf(err, errlen, "no host '%s' in %s", shown(want), path);
+		else if (nsections > 1)
+			snprintf(err, errlen, "%s names several hosts and none is chosen: set COSMOS_HOST, --host or default = yes", path);
+		r = want || nsections > 1 ? -1 : 1;
+	} else
+		*h = pick;
+	goto out;
+fail:
+	r = -1;
+out:
+	host_free(&cur);
+	free(section);
+	free(line);
+	fclose(fp);
+	free(path);
+	return r;
+}
+
+/* Split an ssh_config line into keyword and first argument (quotes kept simple). */
+static int ssh_kv(char *s, char **k, char **v)
+{
+	s = trim(s);
+	if (!*s || *s == '#')
+		return 0;
+	*k = s;
+	while (*s && !isspace((unsigned char)*s) && *s != '=')
+		s++;
+	if (*s)
+		*s++ = '\0';
+	while (isspace((unsigned char)*s) || *s == '=')
+		s++;
+	if (*s == '"') {
+		char *e = strchr(++s, '"');
+		if (e)
+			*e = '\0';
+	}
+	*v = s;
+	return 1;
+}
+
+static int host_matches(char *patterns, const char *alias)
+{
+	int hit = 0;
+	char *save = NULL;
+	for (char *p = strtok_r(patterns, " \t", &save); p; p = strtok_r(NULL, " \t", &save)) {
+		if (*p == '!' && fnmatch(p + 1, alias, 0) == 0)
+			return 0;
+		if (*p != '!' && fnmatch(p, alias, 0) == 0)
+			hit = 1;
+	}
+	return hit;
+}
+
+/* The first value of each keyword wins, as in ssh_config(5). */
+static void read_ssh_config(const char *alias, struct host *h, int *port_set, int *accept_set)
+{
+	char *path = getenv("COSMOS_SSH_CONFIG") ? xstrdup(getenv("COSMOS_SSH_CONFIG"))
+	                                         : xasprintf("%s/.ssh/config", home());
+	FILE *fp = fopen(path, "re");
+	free(path);
+	if (!fp)
+		return;
+	char *line = NULL, *k, *v, *hostname = NULL;
+	size_t cap = 0;
+	int active = 1;
+	while (getline(&line, &cap, fp) > 0) {
+		if (!ssh_kv(line, &k, &v))
+			continue;
+		if (!strcasecmp(k, "Host")) {
+			active = host_matches(v, alias);
+			continue;
+		}
+		if (!strcasecmp(k, "Match")) {
+			active = 0; /* not supported: its lines are skipped */
+			continue;
+		}
+		if (!active || !*v)
+			continue;
+		if (!strcasecmp(k, "HostName") && !hostname)
+			hostname = xstrdup(v);
+		else if (!strcasecmp(k, "User") && !h->user)
+			h->user = xstrdup(v);
+		else if (!strcasecmp(k, "Port") && !*port_set) {
+			long n;
+			if (parse_long(v, &n) == 0 && n > 0 && n < 65536)
+				h->port = (int)n, *port_set = 1;
+		} else if (!strcasecmp(k, "IdentityFile") && !h->identity)
+			h->identity = expand_tilde(v);
+		else if (!strcasecmp(k, "UserKnownHostsFile") && !h->known_hosts)
+			h->known_hosts = expand_tilde(v);
+		else if (!strcasecmp(k, "StrictHostKeyChecking") && !*accept_set) {
+			h->accept_new = !strcasecmp(v, "accept-new");
+			*accept_set = 1;
+		}
+	}
+	if (hostname) {
+		free(h->address);
+		h->address = hostname;
+	}
+	free(line);
+	fclose(fp);
+}
+
+static void env_overrides(struct host *h, int *port_set, int *accept_set, char *err, size_t errlen, int *bad)
+{
+	for (size_t i = 0; i < NFIELDS; i++) {
+		if (fields[i].off == (size_t)-1)
+			continue;
+		char var[64];
+		snprintf(var, sizeof var, "COSMOS_HOST_%s", fields[i].key);
+		for (char *c = var; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		const char *v = getenv(var);
+		if (!v)
+			continue;
+		int ignored;
+		const char *why = set_field(h, &fields[i], v, &ignored);
+		if (why) {
+			snprintf(err, errlen, "%s: %s %s", var, shown(v), why);
+			*bad = 1;
+		}
+		*port_set |= !strcmp(fields[i].key, "port");
+		*accept_set |= !strcmp(fields[i].key, "accept_new");
+	}
+}
+
+int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
+{
+	memset(h, 0, sizeof *h);
+	if (!name)
+		name = getenv("COSMOS_HOST");
+	if (name && !*name)
+		name = NULL;
+	if (name && !strcmp(name, "local"))
+		return 1;
+	int r = read_hosts(name, h, err, errlen);
+	if (r != 0)
+		return r;
+	int port_set = h->port != 0, accept_set = h->accept_new != 0, bad = 0;
+	env_overrides(h, &port_set, &accept_set, err, errlen, &bad);
+	if (bad)
+		goto fail;
+	if (!h->address)
+		h->address = xstrdup(h->name);
+	char *alias = xstrdup(h->address);
+	read_ssh_config(alias, h, &port_set, &accept_set);
+	free(alias);
+	if (!h->port)
+		h->port = 22;
+	if (!h->user) {
+		struct passwd *pw = getpwuid(getuid());
+		h->user = xstrdup(getenv("USER") ? getenv("USER") : pw ? pw->pw_name : "root");
+	}
+	char *p;
+	if (h->identity && (p = expand_tilde(h->identity)))
+		free(h->identity), h->identity = p;
+	if (!h->known_hosts)
+		h->known_hosts = xasprintf("%s/.ssh/known_hosts", home());
+	else if ((p = expand_tilde(h->known_hosts)))
+		free(h->known_hosts), h->known_hosts = p;
+	if (!h->workdir) {
+		snprintf(err, errlen, "host '%s': no workdir (the host's cosmos-transfer1 checkout)", shown(h->name));
+		goto fail;
+	}
+	if (!h->image)
+		h->image = xstrdup("nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
+	if (!h->docker_options)
+		h->docker_options = xstrdup("--gpus all --ipc=host --shm-size=8g");
+	if (!h->hf_cache)
+		h->hf_cache = xstrdup("~/.cache/huggingface");
+	if (!h->connect_timeout)
+		h->connect_timeout = 10;
+	if (!h->io_timeout)
+		h->io_timeout = 60;
+	return 0;
+fail:
+	host_free(h);
+	return -1;
+}
+
+void host_free(struct host *h)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].kind == F_STR)
+			free(*(char **)((char *)h + fields[i].off));
+	free(h->name);
+	memset(h, 0, sizeof *h);
+}

@@ -1,0 +1,50 @@
+/*
+ * host.h - named GPU hosts.
+ *
+ * A host is found in the hosts file ($COSMOS_CONFIG, else
+ * $XDG_CONFIG_HOME/cosmos/hosts, else ~/.config/cosmos/hosts):
+ *
+ *	[gpu1]
+ *	address = gpu1.example.com      # or an alias from ~/.ssh/config
+ *	workdir = /home/ubuntu/cosmos-transfer1
+ *	image = nvcr.io/nvidia/cosmos/cosmos-transfer1:latest
+ *
+ * then in ~/.ssh/config for HostName, User, Port, IdentityFile,
+ * UserKnownHostsFile and StrictHostKeyChecking, then defaults.  The
+ * variables COSMOS_HOST_<FIELD> (e.g. COSMOS_HOST_WORKDIR) override a
+ * field of whichever host is chosen.  Fields are listed in cosmos(7).
+ */
+#ifndef COSMOS_HOST_H
+#define COSMOS_HOST_H
+
+#include <stddef.h>
+
+struct host {
+	char *name;          /* the section name */
+	char *address;       /* what to connect to (after ~/.ssh/config) */
+	int port;
+	char *user;
+	char *identity;      /* a private key file, or NULL: agent and defaults */
+	char *known_hosts;
+	int accept_new;      /* add an unknown host key (never a changed one) */
+	char *workdir;       /* on the host; mounted at /workspace */
+	char *image;
+	int sudo;            /* docker needs sudo */
+	char *docker_options;/* words added to docker run */
+	char *hf_cache;      /* Hugging Face cache on the host, or NULL */
+	int connect_timeout; /* seconds */
+	int io_timeout;      /* seconds */
+};
+
+/*
+ * Fill h for the host called name (NULL: $COSMOS_HOST, else the only or
+ * the "default = yes" host).  Returns 0, 1 when no host is configured at
+ * all (the local backend applies), or -1 with a message in err.
+ */
+int host_lookup(const char *name, struct host *h, char *err, size_t errlen);
+void host_free(struct host *h);
+
+/* The hosts file's path (caller frees). */
+char *hosts_path(void);
+
+#endif

@@ -1,0 +1,557 @@
+/* ssh.c - one libssh2 connection per host; see ssh.h. */
+#define _GNU_SOURCE
+#include "ssh.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XFER (2 * 1024 * 1024) /* bytes per SFTP read or write call */
+
+struct ssh {
+	LIBSSH2_SESSION *s;
+	LIBSSH2_SFTP *sftp;
+	int sock;
+	int timeout_ms;
+	char label[300];
+	char msg[512];
+};
+
+static void fail(struct ssh *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct ssh *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->msg, sizeof c->msg, "%s: ", c->label);
+	va_start(ap, fmt);
+	vsnprintf(c->msg + n, sizeof c->msg - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static const char *lib_error(struct ssh *c)
+{
+	char *m = NULL;
+	libssh2_session_last_error(c->s, &m, NULL, 0);
+	return m && *m ? m : "unknown libssh2 error";
+}
+
+const char *ssh_error(const struct ssh *c) { return c->msg; }
+const char *ssh_label(const struct ssh *c) { return c->label; }
+
+/* TCP connect with a timeout, trying each address. */
+static int dial(struct ssh *c, const struct host *h)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	char port[8];
+	snprintf(port, sizeof port, "%d", h->port);
+	int r = getaddrinfo(h->address, port, &hints, &res);
+	if (r) {
+		fail(c, "cannot resolve: %s", gai_strerror(r));
+		return -1;
+	}
+	int fd = -1, e = 0;
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			socklen_t len = sizeof e;
+			if (poll(&p, 1, h->connect_timeout * 1000) == 1)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+			else
+				e = ETIMEDOUT;
+		} else
+			e = errno == EINPROGRESS ? 0 : errno;
+		if (e) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		fail(c, "cannot connect: %s", strerror(e ? e : ECONNREFUSED));
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static int key_bits(int type)
+{
+	switch (type) {
+	case LIBSSH2_HOSTKEY_TYPE_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+	case LIBSSH2_HOSTKEY_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+	default: return -1;
+	}
+}
+
+/*
+ * Read known_hosts a line at a time: libssh2_knownhost_readfile stops at
+ * the first line it cannot parse (a key type it does not know), which
+ * would hide every entry after it.
+ */
+static void read_known(LIBSSH2_KNOWNHOSTS *nh, const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, fp)) > 0)
+		libssh2_knownhost_readline(nh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	free(line);
+	fclose(fp);
+}
+
+static int append_known(struct ssh *c, LIBSSH2_KNOWNHOSTS *nh, struct libssh2_knownhost *k, const char *path)
+{
+	char line[4096];
+	size_t len;
+	if (libssh2_knownhost_writeline(nh, k, line, sizeof line, &len, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
+		return -1;
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0700);
+	}
+	free(dir);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int r = fd >= 0 && write(fd, line, len) == (ssize_t)len ? 0 : -1;
+	if (fd >= 0 && close(fd) < 0)
+		r = -1;
+	if (r < 0)
+		fail(c, "cannot add host key to %s: %s", path, strerror(errno));
+	return r;
+}
+
+static int check_host_key(struct ssh *c, const struct host *h)
+{
+	size_t klen;
+	int ktype;
+	const char *key = libssh2_session_hostkey(c->s, &klen, &ktype);
+	int bits = key ? key_bits(ktype) : -1;
+	if (bits < 0) {
+		fail(c, "host key of an unsupported type");
+		return -1;
+	}
+	LIBSSH2_KNOWNHOSTS *nh = libssh2_knownhost_init(c->s);
+	if (!nh) {
+		fail(c, "cannot check host key: %s", lib_error(c));
+		return -1;
+	}
+	read_known(nh, h->known_hosts);
+	int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bits;
+	struct libssh2_knownhost *found = NULL;
+	int r = -1;
+	switch (libssh2_knownhost_checkp(nh, h->address, h->port, key, klen, mask, &found)) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		r = 0;
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		fail(c, "HOST KEY HAS CHANGED (known_hosts: %s); refusing to connect", h->known_hosts);
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		if (!h->accept_new) {
+			fail(c, "host key is not in %s; add it (ssh-keyscan) or set accept_new = yes",
+			    h->known_hosts);
+			break;
+		}
+		char name[300];
+		if (h->port == 22)
+			snprintf(name, sizeof name, "%s", h->address);
+		else
+			snprintf(name, sizeof name, "[%s]:%d", h->address, h->port);
+		struct libssh2_knownhost *added;
+		if (libssh2_knownhost_addc(nh, name, NULL, key, klen, NULL, 0, mask, &added) == 0 &&
+		    append_known(c, nh, added, h->known_hosts) == 0) {
+			warnx_("%s: added host key to %s", c->label, h->known_hosts);
+			r = 0;
+		}
+		break;
+	default:
+		fail(c, "cannot check host key: %s", lib_error(c));
+	}
+	libssh2_knownhost_free(nh);
+	return r;
+}
+
+static int auth_agent(struct ssh *c, const char *user)
+{
+	if (!getenv("SSH_AUTH_SOCK"))
+		return -1;
+	LIBSSH2_AGENT *a = libssh2_agent_init(c->s);
+	int r = -1;
+	if (a && libssh2_agent_connect(a) == 0 && libssh2_agent_list_identities(a) == 0) {
+		struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+		while (r < 0 && libssh2_agent_get_identity(a, &id, prev) == 0) {
+			if (libssh2_agent_userauth(a, user, id) == 0)
+				r = 0;
+			prev = id;
+		}
+		libssh2_agent_disconnect(a);
+	}
+	if (a)
+		libssh2_agent_free(a);
+	return r;
+}
+
+static int authenticate(struct ssh *c, const struct host *h)
+{
+	const char *user = h->user;
+	char *methods = libssh2_userauth_list(c->s, user, (unsigned)strlen(user));
+	if (!methods && libssh2_userauth_authenticated(c->s))
+		return 0;
+	if (auth_agent(c, user) == 0)
+		return 0;
+	const char *home = getenv("HOME") ? getenv("HOME") : "";
+	char *defaults[3] = {
+		xasprintf("%s/.ssh/id_ed25519", home), xasprintf("%s/.ssh/id_ecdsa", home),
+		xasprintf("%s/.ssh/id_rsa", home),
+	};
+	const char *tried = "ssh-agent and ~/.ssh/id_{ed25519,ecdsa,rsa}";
+	int r = -1;
+	if (h->identity) {
+		r = libssh2_userauth_publickey_fromfile_ex(c->s, user, (unsigned)strlen(user), NULL,
+		    h->identity, NULL);
+		tried = h->identity;
+	} else {
+		for (int i = 0; i < 3 && r; i++)
+			if (access(defaults[i], R_OK) == 0)
+				r = libssh2_userauth_publickey_fromfile_ex(c->s, user, (unsigned)strlen(user),
+				    NULL, defaults[i], NULL);
+	}
+	for (int i = 0; i < 3; i++)
+		free(defaults[i]);
+	if (r)
+		fail(c, "authentication refused (tried %s%s)", h->identity ? "ssh-agent and " : "", tried);
+	return r ? -1 : 0;
+}
+
+struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
+{
+	static int inited;
+	if (!inited++ && libssh2_init(0) != 0)
+		errx_(EX_STORE, "libssh2_init failed");
+	struct ssh *c = calloc(1, sizeof *c);
+	if (!c)
+		err_(EX_STORE, "calloc");
+	snprintf(c->label, sizeof c->label, "%s@%s:%d", h->user, h->address, h->port);
+	c->timeout_ms = h->io_timeout * 1000;
+	c->sock = dial(c, h);
+	*code = EX_UNAVAIL;
+	if (c->sock < 0)
+		goto bad;
+	c->s = libssh2_session_init();
+	if (!c->s)
+		errx_(EX_STORE, "libssh2_session_init failed");
+	libssh2_session_set_blocking(c->s, 1);
+	libssh2_session_set_timeout(c->s, c->timeout_ms);
+	libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
+	    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	if (libssh2_session_handshake(c->s, c->sock)) {
+		fail(c, "SSH handshake failed: %s", lib_error(c));
+		goto bad;
+	}
+	if (check_host_key(c, h) < 0 || authenticate(c, h) < 0)
+		goto bad;
+	libssh2_keepalive_config(c->s, 1, 15);
+	return c;
+bad:
+	snprintf(err, errlen, "%s", c->msg);
+	ssh_close(c);
+	return NULL;
+}
+
+void ssh_close(struct ssh *c)
+{
+	if (!c)
+		return;
+	if (c->sftp)
+		libssh2_sftp_shutdown(c->sftp);
+	if (c->s) {
+		libssh2_session_disconnect(c->s, "bye");
+		libssh2_session_free(c->s);
+	}
+	if (c->sock >= 0)
+		close(c->sock);
+	free(c);
+}
+
+void ssh_keepalive(struct ssh *c)
+{
+	int next;
+	libssh2_keepalive_send(c->s, &next);
+}
+
+/* Wait until the socket can move in the direction libssh2 is blocked on. */
+static int wait_socket(struct ssh *c)
+{
+	int dir = libssh2_session_block_directions(c->s);
+	struct pollfd p = {.fd = c->sock};
+	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+		p.events |= POLLIN;
+	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		p.events |= POLLOUT;
+	if (!p.events)
+		p.events = POLLIN;
+	int r = poll(&p, 1, c->timeout_ms);
+	if (r == 0)
+		fail(c, "timed out after %d s", c->timeout_ms / 1000);
+	return r > 0 ? 0 : -1;
+}
+
+int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(c->s);
+	if (!ch) {
+		fail(c, "cannot open a channel: %s", lib_error(c));
+		return -1;
+	}
+	if (libssh2_channel_exec(ch, cmd)) {
+		fail(c, "cannot run a command: %s", lib_error(c));
+		libssh2_channel_free(ch);
+		return -1;
+	}
+	/* Non-blocking from here: stdin, stdout and stderr move together, so
+	 * a full window in one direction cannot stall the others. */
+	libssh2_session_set_blocking(c->s, 0);
+	size_t off = 0;
+	int eof_sent = 0, status = -1;
+	char buf[32768];
+	for (;;) {
+		int moved = 0;
+		if (off < inlen) {
+			ssize_t n = libssh2_channel_write(ch, in + off, inlen - off);
+			if (n > 0)
+				off += (size_t)n, moved = 1;
+			else if (n != LIBSSH2_ERROR_EAGAIN)
+				goto broken;
+		} else if (!eof_sent) {
+			int r = libssh2_channel_send_eof(ch);
+			if (r == 0)
+				eof_sent = moved = 1;
+			else if (r != LIBSSH2_ERROR_EAGAIN)
+				goto broken;
+		}
+		for (int stream = 0; stream < 2; stream++) {
+			ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof buf);
+			if (n > 0) {
+				if (stream == 0 && out)
+					sb_add(out, buf, (size_t)n);
+				if (stream == 1 && errout)
+					sb_add(errout, buf, (size_t)n);
+				moved = 1;
+			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+				goto broken;
+		}
+		if (libssh2_channel_eof(ch) && !moved)
+			break;
+		if (!moved && wait_socket(c) < 0)
+			goto broken;
+	}
+	while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN)
+		if (wait_socket(c) < 0)
+			goto broken;
+	status = libssh2_channel_get_exit_status(ch);
+	libssh2_session_set_blocking(c->s, 1);
+	libssh2_channel_free(ch);
+	return status;
+broken:
+	if (!strstr(c->msg, "timed out"))
+		fail(c, "connection lost: %s", lib_error(c));
+	libssh2_session_set_blocking(c->s, 1);
+	libssh2_channel_free(ch);
+	return -1;
+}
+
+static LIBSSH2_SFTP *sftp(struct ssh *c)
+{
+	if (!c->sftp && !(c->sftp = libssh2_sftp_init(c->s)))
+		fail(c, "cannot start SFTP: %s", lib_error(c));
+	return c->sftp;
+}
+
+int ssh_stat(struct ssh *c, const char *path, uint64_t *size)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	if (!sftp(c))
+		return -1;
+	if (libssh2_sftp_stat_ex(c->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_STAT, &a) == 0) {
+		if (size)
+			*size = a.filesize;
+		return 0;
+	}
+	if (libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_NO_SUCH_FILE)
+		return 1;
+	fail(c, "%s: cannot stat: %s", path, lib_error(c));
+	return -1;
+}
+
+static LIBSSH2_SFTP_HANDLE *open_remote(struct ssh *c, const char *path, unsigned long flags)
+{
+	if (!sftp(c))
+		return NULL;
+	LIBSSH2_SFTP_HANDLE *f = libssh2_sftp_open_ex(c->sftp, path, (unsigned)strlen(path), flags,
+	    0644, LIBSSH2_SFTP_OPENFILE);
+	if (!f)
+		fail(c, "%s: cannot open: %s", path, lib_error(c));
+	return f;
+}
+
+static int write_remote(struct ssh *c, LIBSSH2_SFTP_HANDLE *f, const char *p, size_t n, const char *path)
+{
+	while (n > 0) {
+		ssize_t w = libssh2_sftp_write(f, p, n);
+		if (w < 0) {
+			fail(c, "%s: write failed: %s", path, lib_error(c));
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Move tmp over path; an existing path is replaced (remove, then rename). */
+static int rename_remote(struct ssh *c, const char *tmp, const char *path)
+{
+	unsigned tl = (unsigned)strlen(tmp), pl = (unsigned)strlen(path);
+	long flags = LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE;
+	if (libssh2_sftp_rename_ex(c->sftp, tmp, tl, path, pl, flags) == 0)
+		return 0;
+	/* SFTP v3 servers refuse to rename over a file. */
+	libssh2_sftp_unlink_ex(c->sftp, path, pl);
+	if (libssh2_sftp_rename_ex(c->sftp, tmp, tl, path, pl, flags) == 0)
+		return 0;
+	fail(c, "%s: cannot rename into place: %s", path, lib_error(c));
+	libssh2_sftp_unlink_ex(c->sftp, tmp, tl);
+	return -1;
+}
+
+int ssh_put_data(struct ssh *c, const void *data, size_t len, const char *remote)
+{
+	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
+	LIBSSH2_SFTP_HANDLE *f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
+	int r = -1;
+	if (f) {
+		r = write_remote(c, f, data, len, remote);
+		if (libssh2_sftp_close(f) && r == 0) {
+			fail(c, "%s: close failed: %s", remote, lib_error(c));
+			r = -1;
+		}
+		r = r == 0 ? rename_remote(c, tmp, remote) : -1;
+	}
+	free(tmp);
+	return r;
+}
+
+int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent)
+{
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(c, "%s: %s", local, strerror(errno));
+		return -1;
+	}
+	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
+	LIBSSH2_SFTP_HANDLE *f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
+	char *buf = xmalloc(XFER);
+	int r = f ? 0 : -1;
+	uint64_t total = 0;
+	while (r == 0) {
+		ssize_t n = read(fd, buf, XFER);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fail(c, "%s: %s", local, strerror(errno));
+			r = -1;
+		}
+		if (n <= 0)
+			break;
+		r = write_remote(c, f, buf, (size_t)n, remote);
+		total += (uint64_t)n;
+	}
+	if (f && libssh2_sftp_close(f) && r == 0) {
+		fail(c, "%s: close failed: %s", remote, lib_error(c));
+		r = -1;
+	}
+	if (f)
+		r = r == 0 ? rename_remote(c, tmp, remote) : (libssh2_sftp_unlink_ex(c->sftp, tmp, (unsigned)strlen(tmp)), -1);
+	if (sent)
+		*sent = r == 0 ? total : 0;
+	free(buf);
+	free(tmp);
+	close(fd);
+	return r;
+}
+
+int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t *got)
+{
+	LIBSSH2_SFTP_HANDLE *f = open_remote(c, remote, LIBSSH2_FXF_READ);
+	if (!f)
+		return -1;
+	char *tmp = xasprintf("%s.part%ld", local, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	char *buf = xmalloc(XFER);
+	int r = fd < 0 ? -1 : 0;
+	if (fd < 0)
+		fail(c, "%s: %s", tmp, strerror(errno));
+	uint64_t total = 0;
+	while (r == 0) {
+		ssize_t n = libssh2_sftp_read(f, buf, XFER);
+		if (n < 0) {
+			fail(c, "%s: read failed: %s", remote, lib_error(c));
+			r = -1;
+		}
+		if (n <= 0)
+			break;
+		for (ssize_t o = 0; o < n && r == 0;) {
+			ssize_t w = write(fd, buf + o, (size_t)(n - o));
+			if (w < 0 && errno != EINTR) {
+				fail(c, "%s: %s", local, strerror(errno));
+				r = -1;
+			}
+			o += w > 0 ? w : 0;
+		}
+		total += (uint64_t)n;
+	}
+	libssh2_sftp_close(f);
+	if (fd >= 0) {
+		int bad = fsync(fd) < 0;
+		bad |= close(fd) < 0;
+		if (bad && r == 0) {
+			fail(c, "%s: %s", local, strerror(errno));
+			r = -1;
+		}
+	}
+	if (r == 0 && rename(tmp, local) < 0) {
+		fail(c, "%s: %s", local, strerror(errno));
+		r = -1;
+	}
+	if (r < 0)
+		unlink(tmp);
+	if (got)
+		*got = total;
+	free(buf);
+	free(tmp);
+	return r;
+}

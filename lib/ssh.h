@@ -1,0 +1,48 @@
+/*
+ * ssh.h - one SSH connection to a host (libssh2), reused for every command
+ * and file transfer a program makes there.
+ *
+ * Invariants:
+ *  - The host key is checked against known_hosts before any credential is
+ *    offered.  A changed key is always refused; an unknown one is refused
+ *    unless the host has accept_new, which appends it (as OpenSSH's
+ *    StrictHostKeyChecking=accept-new does).
+ *  - Commands given to ssh_exec are built with sb_quote() (shell.h).
+ *  - Errors come back as one line in the connection's message buffer,
+ *    naming user@host:port; no secret is ever part of a message.
+ */
+#ifndef COSMOS_SSH_H
+#define COSMOS_SSH_H
+
+#include <stdint.h>
+#include "host.h"
+#include "shell.h"
+
+struct ssh;
+
+/*
+ * Connect and authenticate.  NULL with a message in err and the exit code
+ * class (EX_UNAVAIL: unreachable, refused key or credential) in *code.
+ */
+struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code);
+void ssh_close(struct ssh *c);
+const char *ssh_error(const struct ssh *c);
+const char *ssh_label(const struct ssh *c);
+
+/*
+ * Run cmd with in (may be NULL) as its stdin; collect stdout and stderr.
+ * Returns the remote exit status, or -1 on a transport error.
+ */
+int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *err);
+
+/* SFTP.  Remote paths are absolute or relative to the login directory. */
+int ssh_stat(struct ssh *c, const char *path, uint64_t *size); /* 0, 1 missing, -1 */
+int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent);
+int ssh_put_data(struct ssh *c, const void *data, size_t len, const char *remote);
+int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t *got);
+
+/* Send a keepalive if one is due (call while waiting). */
+void ssh_keepalive(struct ssh *c);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * cosmos-submit - start the requests read on stdin as runs on a GPU host.
+ *
+ *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--dry-run]
+ *
+ * For each request line: make the run record (pending), stage its inputs
+ * on the host by content, start the job detached as container
+ * cosmos_{model_type}_{id[:8]}, record the container, mark it submitted
+ * and print the record.
+ *
+ * Invariants:
+ *  - One SSH connection per host for the whole input (lib/remote.c).
+ *  - A host that cannot be reached, or a bad line, creates no record.  A
+ *    run whose start fails after its record exists is marked failed with
+ *    the reason; no record is ever removed.
+ *  - User text (prompts, paths) reaches the host only inside files (the
+ *    spec, job.sh with every value quoted by sb_quote), never bare in a
+ *    command.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "record.h"
+#include "remote.h"
+#include "shell.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const path_keys[] = {"input_video_path", "input_control", "video_path", NULL};
+static const char *const transfer_args[] = {
+	"num_steps", "guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold", NULL,
+};
+
+struct opts {
+	const char *host;
+	long delay_ms;
+	int dry_run;
+};
+
+static _Noreturn void usage(void)
+{
+	fprintf(stderr, "usage: cosmos-submit [--host NAME] [--delay MS] [--dry-run] [-] < requests\n");
+	exit(EX_USAGE_);
+}
+
+static int is_path_key(const char *k)
+{
+	for (int i = 0; path_keys[i]; i++)
+		if (k && !strcmp(k, path_keys[i]))
+			return 1;
+	return 0;
+}
+
+/* A request is well formed: a known model, a spec of the right shape. */
+static const char *check_request(const cJSON *req)
+{
+	const char *m = jstr(req, "model_type");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec");
+	if (!m)
+		return "request has no \"model_type\"";
+	if (strcmp(m, "transfer") && strcmp(m, "upscale") && strcmp(m, "enhance"))
+		return "\"model_type\" is not transfer, upscale or enhance";
+	if (!strcmp(m, "enhance") ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
+		return "\"spec\" is missing or of the wrong type";
+	const char *p = jstr(req, "prompt_id");
+	if (cJSON_GetObjectItemCaseSensitive(req, "prompt_id") && id_kind(p) != ID_PROMPT)
+		return "\"prompt_id\" is not a prompt id";
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
+	if (ec && !cJSON_IsObject(ec))
+		return "\"execution_config\" is not an object";
+	const char *src = jstr(ec, "source_run_id");
+	if (src && id_kind(src) != ID_RUN)
+		return "\"source_run_id\" is not a run id";
+	return NULL;
+}
+
+/*
+ * The host path for an upscale source that is an earlier run's output on
+ * this same host: nothing to upload.  NULL when it is not.
+ */
+static char *same_host_output(struct remote *r, const cJSON *req, const char *local)
+{
+	const char *src = jstr(jobj((cJSON *)req, "execution_config"), "source_run_id");
+	cJSON *s = src ? store_load(src) : NULL;
+	char *rel = NULL;
+	if (s && jstr(s, "host") && !strcmp(jstr(s, "host"), r->host.name) &&
+	    jstr(jobj(s, "outputs"), "video") && !strcmp(jstr(jobj(s, "outputs"), "video"), local)) {
+		char *cand = xasprintf("outputs/run_%s/output.mp4", src);
+		char *full = xasprintf("%s/%s", r->sftp_dir, cand);
+		if (ssh_stat(r->ssh, full, NULL) == 0)
+			rel = cand;
+		else
+			free(cand);
+		free(full);
+	}
+	cJSON_Delete(s);
+	return rel;
+}
+
+/*
+ * Replace every local path in the spec with its place on the host,
+ * staging files as needed (dry run: list them in uploads instead).
+ */
+static int map_paths(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
+{
+	for (cJSON *m = node->child; m; m = m->next) {
+		if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+			if (map_paths(m, r, req, uploads) < 0)
+				return -1;
+			continue;
+		}
+		if (!cJSON_IsString(m) || !is_path_key(m->string))
+			continue;
+		char *rel = NULL;
+		if (uploads) {
+			char hex[65];
+			if (sha256_file(m->valuestring, hex) < 0) {
+				snprintf(r->err, sizeof r->err, "%s: %s", shown(m->valuestring), strerror(errno));
+				return -1;
+			}
+			cJSON *u = cJSON_CreateObject();
+			jset_str(u, "local", m->valuestring);
+			jset_str(u, "sha256", hex);
+			cJSON_AddItemToArray(uploads, u);
+			continue;
+		}
+		if (!(rel = same_host_output(r, req, m->valuestring)) && !(rel = remote_stage(r, m->valuestring)))
+			return -1;
+		cJSON_SetValuestring(m, rel);
+		free(rel);
+	}
+	return 0;
+}
+
+static void add_number(struct sbuf *b, double v)
+{
+	char num[64];
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(num, sizeof num, "%.0f", v);
+	else
+		snprintf(num, sizeof num, "%.17g", v);
+	sb_puts(b, " ");
+	sb_quote(b, num);
+}
+
+/* job.sh for cosmos-job: MODEL, SPEC and the model's arguments, all quoted. */
+static char *job_script(const char *model, const cJSON *spec, const cJSON *ec)
+{
+	struct sbuf b = {0};
+	char *json = cJSON_PrintUnformatted(spec);
+	sb_puts(&b, "MODEL=");
+	sb_quote(&b, model);
+	sb_puts(&b, "\nSPEC=");
+	sb_quote(&b, json);
+	sb_puts(&b, "\nset --");
+	cJSON_free(json);
+	if (!strcmp(model, "transfer"))
+		for (int i = 0; transfer_args[i]; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, transfer_args[i]);
+			if (!v)
+				continue;
+			char *flag = xasprintf("--%s", transfer_args[i]);
+			sb_puts(&b, " ");
+			sb_quote(&b, flag);
+			free(flag);
+			if (cJSON_IsNumber(v))
+				add_number(&b, v->valuedouble);
+			else if (cJSON_IsString(v)) {
+				sb_puts(&b, " ");
+				sb_quote(&b, v->valuestring);
+			}
+		}
+	sb_puts(&b, "\n");
+	return b.s;
+}
+
+/* cosmos-ctl start ID CONTAINER SUDO IMAGE HF_CACHE OPTION..., quoted. */
+static char *start_words(const struct host *h, const char *id, const char *container)
+{
+	struct sbuf b = {0};
+	const char *w[] = {"start", id, container, h->sudo ? "1" : "0", h->image, h->hf_cache};
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+		sb_quote(&b, w[i]);
+		sb_puts(&b, " ");
+	}
+	/* docker_options is split on blanks: each word is passed on quoted. */
+	char *opts = xstrdup(h->docker_options), *save = NULL;
+	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		sb_quote(&b, t);
+		sb_puts(&b, " ");
+	}
+	free(opts);
+	return b.s;
+}
+
+static void emit(const cJSON *rec)
+{
+	size_t len;
+	char *line = record_line(rec, &len);
+	fwrite(line, 1, len, stdout);
+	free(line);
+}
+
+/* Mark a run failed with a reason, and print it. */
+static void fail_run(const char *id, const char *reason)
+{
+	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	jset_str(patch, "status", "failed");
+	jset_str(patch, "reason", reason);
+	jset_str(patch, "completed_at", ts);
+	if (store_update(id, record_patch, patch, &now) >= 0 && now)
+		emit(now);
+	cJSON_Delete(now);
+	cJSON_Delete(patch);
+}
+
+static void dry_run(struct items *it, const cJSON *req, const char *host)
+{
+	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
+	cJSON *out = cJSON_CreateObject(), *uploads = cJSON_CreateArray();
+	struct remote fake = {0};
+	if (map_paths(spec, &fake, req, uploads) < 0) {
+		item_warn(it, "%s", fake.err);
+		cJSON_Delete(uploads);
+	} else {
+		jset(out, "dry_run", cJSON_CreateTrue());
+		jset_str(out, "model_type", jstr(req, "model_type"));
+		jset_str(out, "host", host ? host : "(default)");
+		jset(out, "uploads", uploads);
+		jset_str(out, "container", "cosmos_<model_type>_<id[:8]>");
+		jset(out, "spec", cJSON_Duplicate(spec, 1));
+		emit(out);
+	}
+	cJSON_Delete(out);
+	cJSON_Delete(spec);
+}
+
+/* Submit one request; returns 0, EX_SOME or EX_UNAVAIL. */
+static int submit(struct items *it, cJSON *req, const struct opts *o)
+{
+	const char *host = jstr(req, "host") ? jstr(req, "host") : o->host;
+	if (o->dry_run) {
+		dry_run(it, req, host);
+		return 0;
+	}
+	char err[512];
+	struct remote *r = remote_get(host, err, sizeof err);
+	if (!r) {
+		item_warn(it, "%s", *err ? err : "no GPU host is configured (see cosmos(7), HOSTS)");
+		return *err ? EX_SOME : EX_UNAVAIL;
+	}
+	if (r->failed) {
+		item_warn(it, "%s", r->err);
+		return EX_UNAVAIL;
+	}
+	const char *model = jstr(req, "model_type");
+	cJSON *rec = run_new(model);
+	char id[ID_LEN + 1], container[64], ts[TIMESTAMP_LEN];
+	snprintf(id, sizeof id, "%s", jstr(rec, "id"));
+	snprintf(container, sizeof container, "cosmos_%s_%.8s", model, id);
+	if (jstr(req, "prompt_id"))
+		jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
+	jset_str(rec, "backend", "docker");
+	jset_str(rec, "host", r->host.name);
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
+	if (ec)
+		jset(rec, "execution_config", cJSON_Duplicate(ec, 1));
+	if (store_create(rec) < 0)
+		err_(EX_STORE, "cannot store run %s", id);
+
+	/* The local copy of the request's spec, for the curious. */
+	char *dir = store_run_dir(id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
+	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
+	FILE *f = spec_path ? fopen(spec_path, "we") : NULL;
+	char *js = cJSON_PrintUnformatted(spec);
+	if (!f || fprintf(f, "%s\n", js) < 0 || fclose(f) != 0)
+		err_(EX_STORE, "%s", spec_path ? spec_path : id);
+	cJSON_free(js);
+	free(spec_path);
+	free(dir);
+
+	int rc = 0;
+	if (map_paths(spec, r, req, NULL) < 0) {
+		item_warn(it, "%s: %s", id, r->err);
+		fail_run(id, r->err);
+		rc = EX_SOME;
+		goto out;
+	}
+	char *job = job_script(model, spec, ec);
+	char *words = start_words(&r->host, id, container);
+	struct sbuf out = {0}, errout = {0};
+	int st = remote_ctl(r, words, job, strlen(job), &out, &errout);
+	free(job);
+	free(words);
+	if (st != 0) {
+		char *reason = st < 0 ? xstrdup(r->err)
+		                      : xasprintf("container did not start: %s", errout.s ? shown(errout.s) : "no message");
+		item_warn(it, "%s: %s", id, reason);
+		fail_run(id, reason);
+		free(reason);
+		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
+	} else {
+		cJSON *patch = cJSON_CreateObject(), *now = NULL;
+		timestamp_now(ts);
+		jset_str(patch, "status", "submitted");
+		jset_str(patch, "submitted_at", ts);
+		cJSON *job_o = jobj(patch, "job");
+		jset_str(job_o, "container", container);
+		if (out.s) {
+			out.s[strcspn(out.s, "\n")] = '\0';
+			jset_str(job_o, "container_id", out.s);
+		}
+		if (store_update(id, record_patch, patch, &now) < 0)
+			err_(EX_STORE, "cannot update run %s", id);
+		emit(now);
+		cJSON_Delete(now);
+		cJSON_Delete(patch);
+	}
+	sb_free(&out);
+	sb_free(&errout);
+out:
+	cJSON_Delete(spec);
+	cJSON_Delete(rec);
+	return rc;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"host", required_argument, NULL, 'h'},
+		{"delay", required_argument, NULL, 'd'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{0, 0, 0, 0},
+	};
+	struct opts o = {0};
+	int c;
+	progname = "cosmos-submit";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h': o.host = optarg; break;
+		case 'd':
+			if (parse_long(optarg, &o.delay_ms) < 0 || o.delay_ms < 0 || o.delay_ms > 86400000)
+				errx_(EX_USAGE_, "--delay: '%s' is not a number of milliseconds", shown(optarg));
+			break;
+		case 'n': o.dry_run = 1; break;
+		default: usage();
+		}
+	}
+	if (optind < argc && !(argc - optind == 1 && !strcmp(argv[optind], "-")))
+		usage();
+	if (!o.dry_run && store_open(1) < 0)
+		err_(EX_STORE, "%s", store_root());
+
+	struct items it;
+	items_init(&it, 0, NULL);
+	int worst = 0, n = 0;
+	const char *line;
+	while ((line = items_next(&it))) {
+		if (n++ && o.delay_ms)
+			pause_ms(o.delay_ms);
+		const char *why = "not a JSON object";
+		cJSON *req = parse_line(line, &why);
+		int rc;
+		if (!cJSON_IsObject(req) || (why = check_request(req))) {
+			item_warn(&it, "%s", why);
+			rc = EX_SOME;
+		} else
+			rc = submit(&it, req, &o);
+		cJSON_Delete(req);
+		if (rc == EX_UNAVAIL || (rc && !worst))
+			worst = rc;
+	}
+	if (it.errors && !worst)
+		worst = EX_SOME;
+	items_free(&it);
+	remote_close_all();
+	finish_stdout();
+	return worst;
+}
