@@ -12,9 +12,9 @@ DESTDIR ?=
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
-PROGS   = cosmos-spec cosmos-manifest cosmos-submit
+PROGS   = cosmos-spec cosmos-manifest cosmos-submit cosmos-sync
 LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/remote.c
-TESTSRC = t/helpers/storetool.c
+TESTS   = storetool shq
 PKGS    = libcjson libssh2 libcrypto
 
 # Debian packages the build, the tests and the benchmarks need.
@@ -44,7 +44,7 @@ HEADERS = $(wildcard lib/*.h)
 
 .PHONY: all demo check test test-asan asan deps bench install uninstall clean
 
-all: $(PROGS:%=$(BINDIR)/%) $(BUILD)/t/storetool
+all: $(PROGS:%=$(BINDIR)/%) $(TESTS:%=$(BUILD)/t/%)
 
 $(BUILD)/lib/%.o: lib/%.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -63,9 +63,9 @@ $(BINDIR)/%: $(BUILD)/src/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-$(BUILD)/t/storetool: $(TESTSRC) $(LIBA) $(HEADERS)
+$(BUILD)/t/%: t/helpers/%.c $(LIBA) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TESTSRC) $(LIBA) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 demo: deps all
 	PATH="$(CURDIR)/$(BINDIR):$$PATH" sh share/cosmos/demo
@@ -85,6 +85,7 @@ deps:
 asan:
 	$(MAKE) BUILD=build/asan BINDIR=build/asan/bin LIBA=build/asan/libcosmos.a \
 	    CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" all
+	ln -sfn ../../share build/asan/share
 
 # TAP output, so that .ci/run can count it.
 test: all

@@ -187,7 +187,8 @@ static int install_scripts(struct remote *r)
 	sb_puts(&cmd, " && printf %s ");
 	sb_quote(&cmd, version);
 	sb_puts(&cmd, " >bashscripts/.version");
-	if ((st = ssh_exec(r->ssh, cmd.s, NULL, 0, NULL, NULL)) != 0)
+	sb_free(&out);
+	if ((st = ssh_exec(r->ssh, cmd.s, NULL, 0, &out, NULL)) != 0)
 		snprintf(r->err, sizeof r->err, "%s", st < 0 ? ssh_error(r->ssh) : "cannot install scripts");
 	else
 		rc = 0;

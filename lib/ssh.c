@@ -246,6 +246,34 @@ static int authenticate(struct ssh *c, const struct host *h)
 	return r ? -1 : 0;
 }
 
+/*
+ * Prefer ed25519, then ECDSA, then RSA host keys.  Only algorithms this
+ * libssh2 supports are named: libssh2 1.10 drops unknown ones from the
+ * list with an overlapping memcpy (undefined behaviour, caught by ASan).
+ */
+static void prefer_host_keys(LIBSSH2_SESSION *s)
+{
+	static const char *const order[] = {
+		"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+		"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", NULL,
+	};
+	const char **algs = NULL;
+	int n = libssh2_session_supported_algs(s, LIBSSH2_METHOD_HOSTKEY, &algs);
+	struct sbuf pref = {0};
+	for (int i = 0; order[i]; i++)
+		for (int j = 0; j < n; j++)
+			if (!strcmp(order[i], algs[j])) {
+				if (pref.len)
+					sb_puts(&pref, ",");
+				sb_puts(&pref, order[i]);
+			}
+	if (n > 0)
+		libssh2_free(s, algs);
+	if (pref.len)
+		libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, pref.s);
+	sb_free(&pref);
+}
+
 struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 {
 	static int inited;
@@ -265,8 +293,7 @@ struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 		errx_(EX_STORE, "libssh2_session_init failed");
 	libssh2_session_set_blocking(c->s, 1);
 	libssh2_session_set_timeout(c->s, c->timeout_ms);
-	libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
-	    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	prefer_host_keys(c->s);
 	if (libssh2_session_handshake(c->s, c->sock)) {
 		fail(c, "SSH handshake failed: %s", lib_error(c));
 		goto bad;
@@ -358,6 +385,8 @@ int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
 			if (n > 0) {
 				if (stream == 0 && out)
 					sb_add(out, buf, (size_t)n);
+				else if (stream == 0 && (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout)))
+					goto broken;
 				if (stream == 1 && errout)
 					sb_add(errout, buf, (size_t)n);
 				moved = 1;

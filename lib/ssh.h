@@ -30,7 +30,8 @@ const char *ssh_error(const struct ssh *c);
 const char *ssh_label(const struct ssh *c);
 
 /*
- * Run cmd with in (may be NULL) as its stdin; collect stdout and stderr.
+ * Run cmd with in (may be NULL) as its stdin; collect stdout and stderr
+ * (out NULL: copy stdout to ours as it arrives; errout NULL: drop it).
  * Returns the remote exit status, or -1 on a transport error.
  */
 int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,

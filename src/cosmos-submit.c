@@ -290,6 +290,7 @@ static int submit(struct items *it, cJSON *req, const struct opts *o)
 	free(dir);
 
 	int rc = 0;
+	uint64_t sent_before = r->sent;
 	if (map_paths(spec, r, req, NULL) < 0) {
 		item_warn(it, "%s: %s", id, r->err);
 		fail_run(id, r->err);
@@ -316,6 +317,7 @@ static int submit(struct items *it, cJSON *req, const struct opts *o)
 		jset_str(patch, "submitted_at", ts);
 		cJSON *job_o = jobj(patch, "job");
 		jset_str(job_o, "container", container);
+		jset_num(job_o, "uploaded_bytes", (double)(r->sent - sent_before));
 		if (out.s) {
 			out.s[strcspn(out.s, "\n")] = '\0';
 			jset_str(job_o, "container_id", out.s);

@@ -54,5 +54,5 @@ make_run() {
 # The store's files, with their contents, as one string: to show that
 # something changed nothing.
 store_snapshot() {
-	(cd "$COSMOS_DIR" 2>/dev/null && find . -type f ! -name '.*.lock' | sort | xargs -r sha256sum)
+	(cd "$COSMOS_DIR" 2>/dev/null && find . -type f ! -name '.*.lock' | sort | xargs -r sha256sum) || true
 }

@@ -1,0 +1,581 @@
+/*
+ * cosmos-sync - learn what became of runs, and cancel them or show logs.
+ *
+ *	cosmos-sync [--wait] [--interval S] [--timeout S] [RUN_ID ... | -]
+ *	cosmos-sync --cancel RUN_ID ...
+ *	cosmos-sync --log [--follow] RUN_ID
+ *
+ * Invariants:
+ *  - One remote round trip per host learns the state of all its runs.
+ *  - Status moves only forward, decided under the record's lock, so
+ *    several syncs at once (cron, shells) each apply a change at most once
+ *    and only the one that applied it prints it.
+ *  - A run is completed only with a completion marker whose exit code is 0
+ *    and every output file downloaded at its size; a container gone
+ *    without a marker is failed ("lost"); an unknown state is failed.
+ *  - Remote file names are checked before any local path is built.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "record.h"
+#include "remote.h"
+#include "shell.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_RUNS 100000
+
+struct run {
+	char id[ID_LEN + 1];
+	cJSON *rec;
+	int done; /* terminal now */
+};
+
+struct runs {
+	struct run *v;
+	size_t n;
+	int bad;
+};
+
+static _Noreturn void usage(void)
+{
+	fprintf(stderr,
+	    "usage: cosmos-sync [--wait] [--interval S] [--timeout S] [RUN_ID ... | -]\n"
+	    "       cosmos-sync --cancel RUN_ID ...\n"
+	    "       cosmos-sync --log [--follow] RUN_ID\n");
+	exit(EX_USAGE_);
+}
+
+static void emit(const cJSON *rec)
+{
+	size_t len;
+	char *line = record_line(rec, &len);
+	fwrite(line, 1, len, stdout);
+	free(line);
+}
+
+static void add_run(struct runs *rs, const char *id, cJSON *rec)
+{
+	if (rs->n % 256 == 0)
+		rs->v = xrealloc(rs->v, (rs->n + 256) * sizeof *rs->v);
+	struct run *r = &rs->v[rs->n++];
+	memcpy(r->id, id, sizeof r->id);
+	r->rec = rec;
+	r->done = status_terminal(jstr(rec, "status"));
+}
+
+static void scanned(const char *id, char *buf, size_t len, int err, void *arg)
+{
+	(void)err;
+	cJSON *rec = buf ? cJSON_ParseWithLength(buf, len) : NULL;
+	free(buf);
+	if (cJSON_IsObject(rec) && !status_terminal(jstr(rec, "status")))
+		add_run(arg, id, rec);
+	else
+		cJSON_Delete(rec);
+}
+
+/* The runs named by operands or stdin, or every unfinished run. */
+static void select_runs(struct runs *rs, int argc, char **argv)
+{
+	if (argc == 0) {
+		if (store_scan(ID_RUN, scanned, rs) < 0)
+			err_(EX_STORE, "%s/runs", store_root());
+		return;
+	}
+	struct items it;
+	items_init(&it, argc, argv);
+	const char *s;
+	while ((s = items_next(&it))) {
+		char id[ID_LEN + 1];
+		const char *why = item_id(s, ID_RUN, id, NULL);
+		cJSON *rec = why ? NULL : store_load(id);
+		if (why)
+			item_warn(&it, "%s", why);
+		else if (!rec)
+			item_warn(&it, "%s: %s", id, errno == ENOENT ? "no such run" : strerror(errno));
+		if (!rec) {
+			rs->bad++;
+			continue;
+		}
+		add_run(rs, id, rec);
+	}
+	rs->bad += it.errors;
+	items_free(&it);
+}
+
+/* A name a host gave us for an output file: a plain name, nothing more. */
+static int safe_name(const char *n)
+{
+	if (!*n || n[0] == '.' || strlen(n) > 255 || strpbrk(n, "/\\"))
+		return 0;
+	for (const char *p = n; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Enhance results: the improved prompt, and the prompt record updated or made. */
+struct enhanced {
+	const char *run_id;
+	char *text;
+	char new_id[ID_LEN + 1];
+};
+
+static int replace_prompt(cJSON *p, void *arg)
+{
+	const struct enhanced *e = arg;
+	const char *old = jstr(p, "prompt_text");
+	cJSON *prev = cJSON_GetObjectItemCaseSensitive(p, "previous_texts");
+	if (!cJSON_IsArray(prev)) {
+		prev = cJSON_CreateArray();
+		jset(p, "previous_texts", prev);
+	}
+	if (old)
+		cJSON_AddItemToArray(prev, cJSON_CreateString(old));
+	jset_str(p, "prompt_text", e->text);
+	jset(p, "enhanced", cJSON_CreateTrue());
+	jset_str(p, "enhanced_by_run", e->run_id);
+	return STORE_WRITE;
+}
+
+/* Read batch_results.json for this run's prompt; the reason it failed, or NULL. */
+static const char *read_enhance(const char *path, const char *prompt_id, struct enhanced *e)
+{
+	static char why[300];
+	FILE *f = fopen(path, "re");
+	struct sbuf b = {0};
+	char buf[8192];
+	size_t n;
+	while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		sb_add(&b, buf, n);
+	if (f)
+		fclose(f);
+	cJSON *list = b.s ? cJSON_Parse(b.s) : NULL, *it;
+	sb_free(&b);
+	snprintf(why, sizeof why, "batch_results.json has no result for %s", prompt_id);
+	cJSON_ArrayForEach(it, list) {
+		if (!jstr(it, "name") || strcmp(jstr(it, "name"), prompt_id))
+			continue;
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "success")) && jstr(it, "upsampled_prompt")) {
+			e->text = xstrdup(jstr(it, "upsampled_prompt"));
+			cJSON_Delete(list);
+			return NULL;
+		}
+		snprintf(why, sizeof why, "enhancement failed: %s", jstr(it, "error") ? shown(jstr(it, "error")) : "no reason given");
+	}
+	cJSON_Delete(list);
+	return why;
+}
+
+/* Under the run's lock: apply the enhancement once, then the patch. */
+struct finish {
+	cJSON *patch;
+	struct enhanced *e;
+};
+
+static int finish_run(cJSON *rec, void *arg)
+{
+	struct finish *f = arg;
+	if (status_terminal(jstr(rec, "status")))
+		return STORE_KEEP;
+	if (f->e && f->e->text) {
+		const char *pid = jstr(rec, "prompt_id");
+		cJSON *ec = jobj(rec, "execution_config"), *out = jobj(f->patch, "outputs");
+		jset_str(out, "enhanced_prompt", f->e->text);
+		cJSON *p = pid ? store_load(pid) : NULL;
+		if (p && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ec, "create_new"))) {
+			cJSON *np = prompt_new();
+			memcpy(f->e->new_id, jstr(np, "id"), ID_LEN + 1);
+			for (cJSON *m = p->child; m; m = m->next)
+				if (strcmp(m->string, "id") && strcmp(m->string, "created_at") && strcmp(m->string, "updated_at"))
+					jset(np, m->string, cJSON_Duplicate(m, 1));
+			jset_str(np, "prompt_text", f->e->text);
+			jset_str(np, "parent_prompt_id", pid);
+			jset(np, "enhanced", cJSON_CreateTrue());
+			jset_str(np, "enhanced_by_run", jstr(rec, "id"));
+			cJSON_DeleteItemFromObjectCaseSensitive(np, "previous_texts");
+			if (store_create(np) == 0) {
+				jset_str(out, "enhanced_prompt_id", f->e->new_id);
+				emit(np);
+			}
+			cJSON_Delete(np);
+		} else if (p)
+			store_update(pid, replace_prompt, f->e, NULL);
+		cJSON_Delete(p);
+	}
+	return record_patch(rec, f->patch);
+}
+
+/* Download a finished run's files; fill outputs in patch.  0 or -1. */
+static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *patch, struct enhanced *e, const char *prompt_id)
+{
+	char *dir = store_run_dir(id, 1);
+	if (!dir)
+		err_(EX_STORE, "runs/%s", id);
+	cJSON *out = jobj(patch, "outputs"), *sizes = jobj(out, "files"), *f;
+	int rc = 0;
+	cJSON_ArrayForEach(f, files) {
+		const char *name = jstr(f, "name");
+		char *rel = xasprintf("outputs/run_%s/%s", id, name), *local = xasprintf("%s/%s", dir, name);
+		if (remote_fetch(r, rel, local, (uint64_t)jnum(f, "size", 0)) < 0) {
+			warnx_("%s: %s", id, r->err);
+			rc = -1;
+		} else {
+			jset_num(sizes, name, jnum(f, "size", 0));
+			if (!strcmp(name, "output.mp4"))
+				jset_str(out, "video", local);
+			else if (!strcmp(name, "run.log"))
+				jset_str(out, "log", local);
+			else if (!strcmp(name, "batch_results.json") && prompt_id) {
+				const char *why = read_enhance(local, prompt_id, e);
+				if (why) {
+					jset_str(patch, "status", "failed");
+					jset_str(patch, "reason", why);
+				}
+			}
+		}
+		free(rel);
+		free(local);
+	}
+	free(dir);
+	return rc;
+}
+
+/* The patch for one run from the host's answer; NULL for no change. */
+static cJSON *judge(const char *state, const char *code, const cJSON *rec)
+{
+	cJSON *p = cJSON_CreateObject();
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	if (strcmp(code, "-") != 0) {
+		long c = atol(code);
+		jset_num(p, "exit_code", (double)c);
+		jset_str(p, "status", c == 0 ? "completed" : "failed");
+		if (c)
+			jset(p, "reason", cJSON_CreateString("model exited with a non-zero code"));
+		jset_str(p, "completed_at", ts);
+	} else if (!strcmp(state, "running") || !strcmp(state, "restarting") || !strcmp(state, "paused")) {
+		if (!strcmp(jstr(rec, "status"), "running")) {
+			cJSON_Delete(p);
+			return NULL;
+		}
+		jset_str(p, "status", "running");
+		jset_str(p, "started_at", ts);
+	} else if (!strcmp(state, "created")) {
+		cJSON_Delete(p);
+		return NULL;
+	} else {
+		jset_str(p, "status", "failed");
+		jset_str(p, "completed_at", ts);
+		if (!strcmp(state, "missing"))
+			jset_str(p, "reason", "lost: the container is gone and left no completion marker");
+		else if (!strcmp(state, "exited") || !strcmp(state, "dead"))
+			jset_str(p, "reason", "the container exited without a completion marker");
+		else {
+			char *why = xasprintf("unknown container state '%s'", shown(state));
+			jset_str(p, "reason", why);
+			free(why);
+		}
+	}
+	return p;
+}
+
+static struct run *find_run(struct runs *rs, const char *id)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (!strcmp(rs->v[i].id, id))
+			return &rs->v[i];
+	return NULL;
+}
+
+/* Apply a patch under the lock; print and keep the record if it changed. */
+static void apply(struct run *run, cJSON *patch, struct enhanced *e)
+{
+	struct finish f = {patch, e};
+	cJSON *now = NULL;
+	int v = store_update(run->id, finish_run, &f, &now);
+	if (v < 0)
+		err_(EX_STORE, "cannot update run %s", run->id);
+	if (v == STORE_WRITE)
+		emit(now);
+	cJSON_Delete(run->rec);
+	run->rec = now;
+	run->done = status_terminal(jstr(now, "status"));
+}
+
+/* One round trip for every unfinished run on host; 0 or an exit code. */
+static int sync_host(const char *host, struct runs *rs)
+{
+	char err[512];
+	struct remote *r = remote_get(host, err, sizeof err);
+	if (!r || r->failed) {
+		warnx_("%s", !r ? (*err ? err : "no host configured") : r->err);
+		return r ? EX_UNAVAIL : EX_SOME;
+	}
+	struct sbuf in = {0}, out = {0}, errout = {0};
+	for (size_t i = 0; i < rs->n; i++) {
+		struct run *run = &rs->v[i];
+		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
+		if (run->done || !h || strcmp(h, host) || !c)
+			continue;
+		sb_add(&in, run->id, ID_LEN);
+		sb_puts(&in, " ");
+		sb_puts(&in, c);
+		sb_puts(&in, "\n");
+	}
+	if (!in.len)
+		return 0;
+	char *words = xasprintf("status %s", r->host.sudo ? "1" : "0");
+	int st = remote_ctl(r, words, in.s, in.len, &out, &errout);
+	free(words);
+	int rc = 0;
+	if (st != 0) {
+		warnx_("%s: status: %s", host, st < 0 ? r->err : errout.s ? shown(errout.s) : "failed");
+		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
+		goto out;
+	}
+	/* "run ID STATE CODE" lines, each followed by its "file ID SIZE NAME" lines. */
+	struct run *cur = NULL;
+	cJSON *patch = NULL, *files = cJSON_CreateArray();
+	char *save = NULL;
+	for (char *line = strtok_r(out.s ? out.s : (char[]){""}, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
+		char id[ID_LEN + 1] = "", a[64] = "", b[64] = "";
+		int off = 0;
+		int is_run = line && sscanf(line, "run %35s %63s %63s", id, a, b) == 3;
+		int is_file = line && !is_run && sscanf(line, "file %35s %63s %n", id, a, &off) == 2 && off > 0;
+		if (!line || is_run) {
+			if (cur && patch) {
+				struct enhanced e = {cur->id, NULL, ""};
+				const char *pid = !strcmp(jstr(cur->rec, "model_type"), "enhance") ? jstr(cur->rec, "prompt_id") : NULL;
+				if (fetch_outputs(r, cur->id, files, patch, &e, pid) == 0)
+					apply(cur, patch, &e);
+				free(e.text);
+			}
+			cJSON_Delete(patch);
+			cJSON_Delete(files);
+			patch = NULL;
+			files = cJSON_CreateArray();
+			if (!line)
+				break;
+			cur = find_run(rs, id);
+			if (!cur) {
+				warnx_("%s: answered for a run it was not asked about", host);
+				continue;
+			}
+			patch = judge(a, b, cur->rec);
+			if (patch && strcmp(b, "-") == 0) {
+				apply(cur, patch, NULL);
+				cJSON_Delete(patch);
+				patch = NULL;
+			}
+		} else if (is_file && cur && !strcmp(id, cur->id) && patch) {
+			if (!safe_name(line + off)) {
+				warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
+				continue;
+			}
+			cJSON *f = cJSON_CreateObject();
+			jset_str(f, "name", line + off);
+			jset_num(f, "size", atof(a));
+			cJSON_AddItemToArray(files, f);
+		}
+	}
+	cJSON_Delete(files);
+out:
+	sb_free(&in);
+	sb_free(&out);
+	sb_free(&errout);
+	return rc;
+}
+
+/* Sync every host that has unfinished runs among rs; the worst exit code. */
+static int sync_all(struct runs *rs)
+{
+	int worst = 0;
+	char **seen = NULL;
+	size_t nseen = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		const char *h = jstr(rs->v[i].rec, "host");
+		if (rs->v[i].done || !h)
+			continue;
+		size_t j;
+		for (j = 0; j < nseen && strcmp(seen[j], h); j++)
+			;
+		if (j < nseen)
+			continue;
+		seen = xrealloc(seen, (nseen + 1) * sizeof *seen);
+		seen[nseen++] = xstrdup(h);
+		int rc = sync_host(h, rs);
+		if (rc > worst)
+			worst = rc;
+	}
+	for (size_t j = 0; j < nseen; j++)
+		free(seen[j]);
+	free(seen);
+	return worst;
+}
+
+static int cancel(struct runs *rs)
+{
+	int worst = rs->bad ? EX_SOME : 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		struct run *run = &rs->v[i];
+		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
+		if (run->done) {
+			warnx_("%s: already %s", run->id, jstr(run->rec, "status"));
+			worst = worst ? worst : EX_SOME;
+			continue;
+		}
+		if (h && c) {
+			char err[512];
+			struct remote *r = remote_get(h, err, sizeof err);
+			struct sbuf words = {0};
+			sb_puts(&words, "cancel ");
+			sb_quote(&words, r && r->host.sudo ? "1" : "0");
+			sb_puts(&words, " ");
+			sb_quote(&words, run->id);
+			sb_puts(&words, " ");
+			sb_quote(&words, c);
+			struct sbuf out = {0};
+			int st = r && !r->failed ? remote_ctl(r, words.s, NULL, 0, &out, NULL) : -1;
+			sb_free(&words);
+			sb_free(&out);
+			if (st != 0) {
+				warnx_("%s: cannot cancel: %s", run->id, !r ? err : r->err);
+				worst = EX_UNAVAIL;
+				continue;
+			}
+		}
+		cJSON *patch = cJSON_CreateObject();
+		char ts[TIMESTAMP_LEN];
+		timestamp_now(ts);
+		jset_str(patch, "status", "cancelled");
+		jset_str(patch, "reason", "cancelled by the user");
+		jset_str(patch, "completed_at", ts);
+		apply(run, patch, NULL);
+		cJSON_Delete(patch);
+	}
+	return worst;
+}
+
+static int show_log(struct run *run, int follow)
+{
+	const char *local = jstr(jobj(run->rec, "outputs"), "log");
+	if (run->done && local) {
+		FILE *f = fopen(local, "re");
+		if (!f)
+			err_(EX_STORE, "%s", local);
+		char buf[8192];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		fclose(f);
+		return 0;
+	}
+	const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
+	if (!h || !c)
+		errx_(EX_SOME, "%s: no log: the run was never started on a host", run->id);
+	char err[512];
+	struct remote *r = remote_get(h, err, sizeof err);
+	if (!r || r->failed)
+		errx_(r ? EX_UNAVAIL : EX_SOME, "%s", r ? r->err : err);
+	struct sbuf words = {0};
+	sb_puts(&words, "log ");
+	sb_quote(&words, r->host.sudo ? "1" : "0");
+	sb_puts(&words, " ");
+	sb_quote(&words, run->id);
+	sb_puts(&words, " ");
+	sb_quote(&words, c);
+	if (follow)
+		sb_puts(&words, " follow");
+	struct sbuf errout = {0};
+	int st = remote_ctl(r, words.s, NULL, 0, NULL, &errout);
+	sb_free(&words);
+	if (st != 0)
+		warnx_("%s: %s", run->id, st < 0 ? r->err : errout.s ? shown(errout.s) : "no log");
+	sb_free(&errout);
+	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"wait", no_argument, NULL, 'w'},
+		{"interval", required_argument, NULL, 'i'},
+		{"timeout", required_argument, NULL, 't'},
+		{"cancel", no_argument, NULL, 'c'},
+		{"log", no_argument, NULL, 'l'},
+		{"follow", no_argument, NULL, 'f'},
+		{0, 0, 0, 0},
+	};
+	int wait = 0, mode = 0, follow = 0, c;
+	long interval = 5, timeout = 0;
+	progname = "cosmos-sync";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
+		switch (c) {
+		case 'w': wait = 1; break;
+		case 'i':
+			if (parse_long(optarg, &interval) < 0 || interval < 1 || interval > 86400)
+				errx_(EX_USAGE_, "--interval: '%s' is not a number of seconds", shown(optarg));
+			break;
+		case 't':
+			if (parse_long(optarg, &timeout) < 0 || timeout < 1)
+				errx_(EX_USAGE_, "--timeout: '%s' is not a number of seconds", shown(optarg));
+			break;
+		case 'c': case 'l': mode = c; break;
+		case 'f': follow = 1; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if ((mode && wait) || (follow && mode != 'l') || (mode && argc == 0) || (mode == 'l' && argc != 1))
+		usage();
+	if (store_open(0) < 0)
+		err_(EX_STORE, "%s", store_root());
+	struct runs rs = {0};
+	select_runs(&rs, argc, argv);
+	int rc;
+	if (mode == 'c')
+		rc = cancel(&rs);
+	else if (mode == 'l')
+		rc = rs.n ? show_log(&rs.v[0], follow) : EX_SOME;
+	else {
+		time_t start = time(NULL);
+		for (;;) {
+			rc = sync_all(&rs);
+			size_t open = 0;
+			for (size_t i = 0; i < rs.n; i++)
+				open += !rs.v[i].done;
+			if (!wait || !open || rc == EX_UNAVAIL)
+				break;
+			if (timeout && time(NULL) - start + interval > timeout) {
+				warnx_("%zu run%s still unfinished after %ld s", open, open == 1 ? "" : "s", timeout);
+				rc = EX_TEMP;
+				break;
+			}
+			sleep((unsigned)interval);
+		}
+		if (wait && !rc)
+			for (size_t i = 0; i < rs.n; i++)
+				if (strcmp(jstr(rs.v[i].rec, "status"), "completed"))
+					rc = EX_SOME;
+		if (!rc && rs.bad)
+			rc = EX_SOME;
+	}
+	for (size_t i = 0; i < rs.n; i++)
+		cJSON_Delete(rs.v[i].rec);
+	free(rs.v);
+	remote_close_all();
+	finish_stdout();
+	return rc;
+}

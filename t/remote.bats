@@ -1,0 +1,314 @@
+#!/usr/bin/env bats
+# cosmos-submit and cosmos-sync against a real sshd on 127.0.0.1 whose
+# docker is a stand-in running our real remote scripts (t/sshd.bash).
+
+load helper
+load sshd
+
+setup_file() {
+	sshd_start
+}
+
+teardown_file() {
+	sshd_stop
+}
+
+teardown() {
+	standin_model clear
+}
+
+work() { echo "$SSHD_DIR/work"; }
+
+# submit_one: stdin request -> the submitted record on stdout
+submit_one() {
+	cosmos-submit | tee "$BATS_TEST_TMPDIR/submitted" | tail -n 1
+}
+
+wait_all() {
+	cosmos-sync --wait --interval 1 --timeout 60 "$@"
+}
+
+accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
+
+@test "transfer: submitted as cosmos_transfer_<id[:8]>, the model gets the spec, sync completes and downloads" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	run bash -c "cosmos-spec transfer --weights vis=0.6,depth=0.4 --seed 7 $p | cosmos-submit"
+	assert_success
+	rec=$output
+	id=$(jq -r .id <<<"$rec")
+	assert_equal "$(jq -r '[.status, .backend, .host, .prompt_id, .job.container] | join(" ")' <<<"$rec")" \
+		"submitted docker testhost $p cosmos_transfer_${id:0:8}"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status <<<"${lines[-1]}")" completed
+	assert_equal "$(jq -r .exit_code <<<"${lines[-1]}")" 0
+	# What the model read: our spec, with inputs by content on the host.
+	used=$(work)/outputs/run_$id/spec_used.json
+	sha=$(sha256sum "$CLIPS/full/color.mp4" | cut -c1-64)
+	assert_equal "$(jq -c . "$used")" "$(jq -c --arg v "cas/$sha.mp4" '
+		{prompt:"a robot arm", input_video_path:$v, vis:{control_weight:0.6},
+		 depth:{control_weight:0.4, input_control:$v}, num_steps:35, guidance:5, seed:7,
+		 fps:24, sigma_max:70, blur_strength:"medium", canny_threshold:"medium"}' <<<null)"
+	assert_equal "$(sed -n 4,5p "$(work)/outputs/run_$id/model_args" | tr '\n' ' ')" "--num_steps 35 "
+	grep -qx -- '--seed' "$(work)/outputs/run_$id/model_args"
+	# Downloaded, at the size the host had.
+	out=$COSMOS_DIR/runs/$id/output.mp4
+	assert_equal "$(stat -c %s "$out")" "$(stat -c %s "$(work)/outputs/run_$id/output.mp4")"
+	assert_equal "$(jq -r .outputs.video "$COSMOS_DIR/runs/$id.json")" "$out"
+	tail -n 1 "$COSMOS_DIR/runs/$id/run.log" | grep -qx '\[COSMOS_COMPLETE\] exit_code=0'
+}
+
+@test "upscale from a run: no upload, the run's output on the host; prompt only when given; 3840x2160" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	src=$(cosmos-spec transfer "$p" | submit_one | jq -r .id)
+	wait_all "$src" >/dev/null
+	up=$(cosmos-spec upscale --from-run "$src" --prompt "crisp" --weight 0.7 | submit_one)
+	id=$(jq -r .id <<<"$up")
+	assert_equal "$(jq -r '.job.uploaded_bytes' <<<"$up")" 0
+	assert_equal "$(jq -r '.execution_config.source_run_id' <<<"$up")" "$src"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -c . "$(work)/outputs/run_$id/spec_used.json")" \
+		"{\"input_video_path\":\"outputs/run_$src/output.mp4\",\"upscale\":{\"control_weight\":0.7},\"prompt\":\"crisp\"}"
+	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
+		"$COSMOS_DIR/runs/$id/output.mp4"
+	assert_output 3840,2160
+}
+
+@test "upscale from a file, without a prompt: the spec has no prompt key" {
+	id=$(cosmos-spec upscale --video "$CLIPS/color-only/color.mp4" | submit_one | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	sha=$(sha256sum "$CLIPS/color-only/color.mp4" | cut -c1-64)
+	assert_equal "$(jq -c . "$(work)/outputs/run_$id/spec_used.json")" \
+		"{\"input_video_path\":\"cas/$sha.mp4\",\"upscale\":{\"control_weight\":0.5}}"
+}
+
+@test "an input goes up once: the second run on the same video uploads 0 bytes" {
+	cp "$CLIPS/full/color.mp4" "$BATS_TEST_TMPDIR/fresh.mp4"
+	printf 'x' >>"$BATS_TEST_TMPDIR/fresh.mp4" # content no other test has sent
+	first=$(cosmos-spec upscale --video "$BATS_TEST_TMPDIR/fresh.mp4" | submit_one)
+	second=$(cosmos-spec upscale --video "$BATS_TEST_TMPDIR/fresh.mp4" | submit_one)
+	assert_equal "$(jq -r .job.uploaded_bytes <<<"$first")" "$(stat -c %s "$BATS_TEST_TMPDIR/fresh.mp4")"
+	assert_equal "$(jq -r .job.uploaded_bytes <<<"$second")" 0
+	wait_all >/dev/null
+}
+
+@test "enhance replaces the prompt's text and keeps the old one; --create-new makes a child prompt" {
+	p=$(make_prompt "a cube" "$CLIPS/full")
+	id=$(cosmos-spec enhance "$p" | submit_one | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	enhanced="a cube, in rich detail, with soft cinematic light"
+	assert_equal "$(jq -r .outputs.enhanced_prompt "$COSMOS_DIR/runs/$id.json")" "$enhanced"
+	assert_equal "$(jq -c '[.prompt_text, .previous_texts, .enhanced]' "$COSMOS_DIR/prompts/$p.json")" \
+		"[\"$enhanced\",[\"a cube\"],true]"
+
+	q=$(make_prompt "a ball" "$CLIPS/full")
+	id=$(cosmos-spec enhance --create-new "$q" | submit_one | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	new=$(jq -r .outputs.enhanced_prompt_id "$COSMOS_DIR/runs/$id.json")
+	assert_equal "$(jq -c '[.prompt_text, .parent_prompt_id, .enhanced]' "$COSMOS_DIR/prompts/$new.json")" \
+		"[\"a ball, in rich detail, with soft cinematic light\",\"$q\",true]"
+	assert_equal "$(jq -r .prompt_text "$COSMOS_DIR/prompts/$q.json")" "a ball"
+	assert_line --partial "\"parent_prompt_id\":\"$q\""
+}
+
+@test "a model that exits 3 gives failed with exit code 3 and the log" {
+	standin_model exit 3
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	run wait_all "$id"
+	assert_failure 1
+	assert_equal "$(jq -c '[.status, .exit_code]' "$COSMOS_DIR/runs/$id.json")" '["failed",3]'
+	grep -q 'exit_code=3' "$COSMOS_DIR/runs/$id/run.log"
+}
+
+@test "a container removed behind our back is failed, reason lost" {
+	standin_model sleep 30
+	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
+	id=$(jq -r .id <<<"$rec")
+	STANDIN_STATE=$SSHD_DIR/state "$SSHD_DIR/bin/docker" rm -f "$(jq -r .job.container <<<"$rec")"
+	run cosmos-sync "$id"
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" failed
+	assert_equal "$(jq -r .reason <<<"$output")" "lost: the container is gone and left no completion marker"
+}
+
+@test "a container state sync does not know is failed, never completed" {
+	standin_model sleep 30
+	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
+	id=$(jq -r .id <<<"$rec")
+	echo weird >"$SSHD_DIR/state/c/$(jq -r .job.container <<<"$rec")/status"
+	run cosmos-sync "$id"
+	assert_equal "$(jq -r '[.status, .reason] | join(": ")' <<<"$output")" "failed: unknown container state 'weird'"
+	cosmos-sync --cancel "$id" || true # stop it; already failed
+}
+
+@test "cancel stops the container and the run is cancelled; cancelling again is an error" {
+	standin_model sleep 30
+	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
+	id=$(jq -r .id <<<"$rec")
+	name=$(jq -r .job.container <<<"$rec")
+	run cosmos-sync --cancel "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .reason] | join(": ")' <<<"$output")" "cancelled: cancelled by the user"
+	run env STANDIN_STATE="$SSHD_DIR/state" "$SSHD_DIR/bin/docker" ps
+	refute_output --partial "$name"
+	run cosmos-sync --cancel "$id"
+	assert_failure 1
+	assert_output "cosmos-sync: $id: already cancelled"
+	# A sync afterwards leaves it cancelled.
+	run cosmos-sync "$id"
+	assert_output ""
+}
+
+@test "logs: --log prints the log; --log --follow follows until the run ends" {
+	standin_model sleep 2
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	run timeout 30 cosmos-sync --log --follow "$id"
+	assert_success
+	assert_line --partial "[COSMOS_START] run=$id"
+	assert_line "[COSMOS_COMPLETE] exit_code=0"
+	run cosmos-sync --log "$id"
+	assert_success
+	assert_line "[COSMOS_COMPLETE] exit_code=0"
+}
+
+@test "sync: one connection and one status round trip for all runs of a host" {
+	before=$(accepted)
+	standin_model sleep 30
+	for i in 1 2 3; do cosmos-spec upscale --video "$CLIPS/full/color.mp4"; done | cosmos-submit >"$BATS_TEST_TMPDIR/recs"
+	assert_equal "$(accepted)" $((before + 1))
+	: >"$SSHD_DIR/state/calls.log"
+	run cosmos-sync $(jq -r .id "$BATS_TEST_TMPDIR/recs")
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(jq -r .status <<<"$output" | sort -u)" running
+	assert_equal "$(grep -c '^inspect' "$SSHD_DIR/state/calls.log")" 1
+	assert_equal "$(accepted)" $((before + 2))
+	cosmos-sync --cancel $(jq -r .id "$BATS_TEST_TMPDIR/recs") >/dev/null
+}
+
+@test "--wait gives up after --timeout with exit 5, leaving the run as it was" {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	run cosmos-sync --wait --interval 1 --timeout 2 "$id"
+	assert_failure 5
+	assert_line --partial "1 run still unfinished after 2 s"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" running
+	cosmos-sync --cancel "$id" >/dev/null
+}
+
+@test "a changed host key is refused: one line, exit 4, no record" {
+	ssh-keygen -q -t ed25519 -N '' -f "$BATS_TEST_TMPDIR/other"
+	echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$BATS_TEST_TMPDIR/other.pub")" >"$BATS_TEST_TMPDIR/kh"
+	COSMOS_HOST_KNOWN_HOSTS="$BATS_TEST_TMPDIR/kh" COSMOS_HOST_ACCEPT_NEW=yes \
+		run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_failure 4
+	assert_output "cosmos-submit: stdin:1: $SSH_USER@127.0.0.1:$SSHD_PORT: HOST KEY HAS CHANGED (known_hosts: $BATS_TEST_TMPDIR/kh); refusing to connect"
+	assert_equal "$(ls "$COSMOS_DIR/runs" | wc -l)" 0
+}
+
+@test "an unknown host key is refused, unless accept_new, which records it" {
+	kh=$BATS_TEST_TMPDIR/kh
+	COSMOS_HOST_KNOWN_HOSTS=$kh run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_failure 4
+	assert_output --partial "host key is not in $kh"
+	COSMOS_HOST_KNOWN_HOSTS=$kh COSMOS_HOST_ACCEPT_NEW=yes \
+		run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	assert_equal "$(cut -d' ' -f1,2 "$kh")" "[127.0.0.1]:$SSHD_PORT ssh-ed25519"
+	assert_equal "$(cut -d' ' -f3 "$kh")" "$(cut -d' ' -f2 "$SSHD_DIR/host_key.pub")"
+	wait_all >/dev/null
+}
+
+@test "an unreachable host and a refused key: one line each, exit 4, records unchanged" {
+	r=$(make_run completed)
+	before=$(store_snapshot)
+	COSMOS_HOST_PORT=1 run bash -c "cosmos-spec upscale --from-run $r | cosmos-submit"
+	assert_failure 4
+	assert_output "cosmos-submit: stdin:1: $SSH_USER@127.0.0.1:1: cannot connect: Connection refused"
+	ssh-keygen -q -t ed25519 -N '' -f "$BATS_TEST_TMPDIR/stranger"
+	COSMOS_HOST_IDENTITY=$BATS_TEST_TMPDIR/stranger run bash -c "cosmos-spec upscale --from-run $r | cosmos-submit"
+	assert_failure 4
+	assert_output "cosmos-submit: stdin:1: $SSH_USER@127.0.0.1:$SSHD_PORT: authentication refused (tried ssh-agent and $BATS_TEST_TMPDIR/stranger)"
+	# A sync that cannot reach the host changes nothing either.
+	running=$(make_run running '.host = "testhost" | .job.container = "cosmos_transfer_rs_00000"')
+	before=$(store_snapshot)
+	COSMOS_HOST_PORT=1 run cosmos-sync "$running"
+	assert_failure 4
+	assert_equal "$(store_snapshot)" "$before"
+}
+
+hostile=(
+	'$(touch /tmp/cosmos-pwned)'
+	'`touch /tmp/cosmos-pwned`'
+	"it's \"quoted\" twice"
+	$'two\nlines'
+	'--rm -rf /'
+	'-e'
+	"'; touch /tmp/cosmos-pwned; '"
+	'back\slash \$HOME ${PATH}'
+	'ünïcödé 日本語 🎥'
+)
+
+@test "shquote: every hostile string reaches a shell as exactly itself" {
+	for s in "${hostile[@]}"; do
+		run sh -c "printf '%s' $(shq "$s")"
+		assert_success
+		assert_equal "$output" "$s"
+	done
+	assert_not_exist /tmp/cosmos-pwned
+}
+
+@test "hostile prompts, names and paths reach the model intact and run nothing" {
+	rm -f /tmp/cosmos-pwned
+	dir="$BATS_TEST_TMPDIR/-rf \$(touch \\tmp\\x) 'q' \`b\`"
+	mkdir -p "$dir"
+	cp "$CLIPS/full/color.mp4" "$dir/color.mp4"
+	ids=()
+	for s in "${hostile[@]}"; do
+		ids+=("$(cosmos-spec prompt --name "$s" --negative "$s" -- "$s" "$dir" | jq -r .id)")
+	done
+	cosmos-spec transfer "${ids[@]}" | cosmos-submit >"$BATS_TEST_TMPDIR/recs"
+	run wait_all $(jq -r .id "$BATS_TEST_TMPDIR/recs")
+	assert_success
+	i=0
+	for id in $(jq -r .id "$BATS_TEST_TMPDIR/recs"); do
+		assert_equal "$(jq -r .prompt "$(work)/outputs/run_$id/spec_used.json")" "${hostile[$i]}"
+		assert_equal "$(jq -r .negative_prompt "$(work)/outputs/run_$id/spec_used.json")" "${hostile[$i]}"
+		i=$((i + 1))
+	done
+	assert_equal "$i" "${#hostile[@]}"
+	assert_not_exist /tmp/cosmos-pwned
+}
+
+@test "--dry-run prints what would go up and touches nothing" {
+	before=$(store_snapshot)
+	: >"$SSHD_DIR/state/calls.log"
+	n=$(accepted)
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit --dry-run"
+	assert_success
+	assert_equal "$(jq -r '.uploads[0].sha256' <<<"$output")" "$(sha256sum "$CLIPS/full/color.mp4" | cut -c1-64)"
+	assert_equal "$(jq -r .dry_run <<<"$output")" true
+	assert_equal "$(store_snapshot)" "$before"
+	assert_equal "$(accepted)" "$n"
+	assert_equal "$(wc -c <"$SSHD_DIR/state/calls.log")" 0
+}
+
+@test "bad request lines are named by line number; the good ones still run" {
+	good=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	run --separate-stderr cosmos-submit <<EOF
+{"model_type":"upscale"
+$good
+{"model_type":"paint","spec":{}}
+{"model_type":"upscale","spec":[]}
+EOF
+	assert_failure 1
+	assert_equal "$stderr" 'cosmos-submit: stdin:1: malformed JSON
+cosmos-submit: stdin:3: "model_type" is not transfer, upscale or enhance
+cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
+	assert_equal "$(jq -r .status <<<"$output")" submitted
+	wait_all >/dev/null
+}
