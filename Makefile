@@ -14,7 +14,7 @@ PKG_CONFIG ?= pkg-config
 
 PROGS   = cosmos-spec cosmos-manifest cosmos-submit cosmos-sync
 LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/remote.c
-TESTS   = storetool shq
+TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto
 
 # Debian packages the build, the tests and the benchmarks need.

@@ -154,8 +154,14 @@ static int install_scripts(struct remote *r)
 {
 	struct sbuf cmd = {0}, out = {0}, names = {0};
 	char *version = scripts_version(&names);
-	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; true",
+	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; mkdir -p ",
 	    r->cd.s);
+	if (!strncmp(r->host.hf_cache, "~/", 2)) {
+		sb_puts(&cmd, "\"$HOME\"/");
+		sb_quote(&cmd, r->host.hf_cache + 2);
+	} else
+		sb_quote(&cmd, r->host.hf_cache);
+	sb_puts(&cmd, " 2>/dev/null; true");
 	int st = ssh_exec(r->ssh, cmd.s, NULL, 0, &out, NULL);
 	int rc = -1;
 	if (st != 0) {
@@ -246,6 +252,9 @@ void remote_close_all(void)
 		host_free(&r->host);
 		sb_free(&r->cd);
 		free(r->sftp_dir);
+		for (size_t j = 0; j < r->nstaged; j++)
+			free(r->staged[j]);
+		free(r->staged);
 		free(r);
 		free(cache[i].name);
 	}
@@ -257,15 +266,27 @@ void remote_close_all(void)
 	}
 }
 
-int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
+struct ssh_job *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout)
 {
 	struct sbuf cmd = {0};
-	sb_printf(&cmd, "%ssh bashscripts/cosmos-ctl %s", r->cd.s, words);
-	int st = ssh_exec(r->ssh, cmd.s, in, inlen, out, errout);
-	if (st < 0)
+	sb_printf(&cmd, "%s%s", r->cd.s, tail);
+	struct ssh_job *j = ssh_start(r->ssh, cmd.s, in, inlen, out, errout);
+	if (!j)
 		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
 	sb_free(&cmd);
+	return j;
+}
+
+int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	char *tail = xasprintf("exec sh bashscripts/cosmos-ctl %s", words);
+	struct ssh_job *j = remote_start(r, tail, in, inlen, out, errout);
+	free(tail);
+	int st = j ? ssh_finish(r->ssh, j) : -1;
+	if (st < 0)
+		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
 	return st;
 }
 
@@ -290,6 +311,10 @@ char *remote_stage(struct remote *r, const char *local)
 		return NULL;
 	}
 	char *rel = xasprintf("cas/%s.%s", hex, extension(local));
+	/* Content this process has seen on the host needs no second look. */
+	for (size_t i = 0; i < r->nstaged; i++)
+		if (!strcmp(r->staged[i], rel))
+			return rel;
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t size = 0, sent = 0;
 	int there = ssh_stat(r->ssh, path, &size);
@@ -302,6 +327,10 @@ char *remote_stage(struct remote *r, const char *local)
 	}
 	r->sent += sent;
 done:
+	if (rel) {
+		r->staged = xrealloc(r->staged, (r->nstaged + 1) * sizeof *r->staged);
+		r->staged[r->nstaged++] = xstrdup(rel);
+	}
 	free(path);
 	return rel;
 }

@@ -6,11 +6,11 @@
  *	bashscripts/       our scripts (share/cosmos/remote), replaced only
  *	                   when their content hash (.version) differs
  *	cas/<sha256>.<ext> inputs, uploaded once
- *	runs/<id>/inputs/  job.sh for a run
+ *	runs/<id>.sh       a run's job: model, spec and arguments, quoted
  *	outputs/run_<id>/  run.log, spec_used.json and the model's outputs
  *
- * Invariant: every command sent is "cd WORKDIR && sh bashscripts/cosmos-ctl"
- * followed by words quoted with sb_quote().
+ * Invariant: every command sent is "cd WORKDIR && " and text of ours in
+ * which every word that is not a literal is quoted with sb_quote().
  */
 #ifndef COSMOS_REMOTE_H
 #define COSMOS_REMOTE_H
@@ -26,6 +26,8 @@ struct remote {
 	char *sftp_dir;     /* the work dir as SFTP sees it */
 	struct sbuf cd;     /* "cd 'WORKDIR' && " */
 	uint64_t sent;      /* bytes uploaded */
+	char **staged;      /* cas/ paths known to be on the host */
+	size_t nstaged;
 	int failed;         /* connecting failed: err holds why */
 	int code;           /* its exit code class */
 	char err[512];
@@ -45,6 +47,10 @@ void remote_close_all(void);
 
 /* Run cosmos-ctl with words (already quoted) and in as its stdin. */
 int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout);
+
+/* Start "cd WORKDIR && TAIL" and leave it in flight (see ssh_start). */
+struct ssh_job *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout);
 
 /*

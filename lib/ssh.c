@@ -346,71 +346,135 @@ static int wait_socket(struct ssh *c)
 	return r > 0 ? 0 : -1;
 }
 
-int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
+struct ssh_job {
+	LIBSSH2_CHANNEL *ch;
+	const char *in;
+	size_t inlen, off;
+	int eof_sent, closing;
+	struct sbuf *out, *err; /* out NULL: our stdout */
+	int status;
+};
+
+struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout)
 {
+	libssh2_session_set_blocking(c->s, 1);
 	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(c->s);
 	if (!ch) {
 		fail(c, "cannot open a channel: %s", lib_error(c));
-		return -1;
+		return NULL;
 	}
 	if (libssh2_channel_exec(ch, cmd)) {
 		fail(c, "cannot run a command: %s", lib_error(c));
 		libssh2_channel_free(ch);
-		return -1;
+		return NULL;
 	}
-	/* Non-blocking from here: stdin, stdout and stderr move together, so
-	 * a full window in one direction cannot stall the others. */
-	libssh2_session_set_blocking(c->s, 0);
-	size_t off = 0;
-	int eof_sent = 0, status = -1;
+	struct ssh_job *j = calloc(1, sizeof *j);
+	if (!j)
+		err_(EX_STORE, "calloc");
+	*j = (struct ssh_job){.ch = ch, .in = in, .inlen = in ? inlen : 0, .out = out, .err = errout, .status = -1};
+	return j;
+}
+
+/*
+ * Move a job along without blocking: stdin, stdout and stderr together, so
+ * that a full window in one direction cannot stall the others.  Returns
+ * SSH_DONE (j's status is set), SSH_MOVED, SSH_BLOCKED or -1.
+ */
+int ssh_step(struct ssh *c, struct ssh_job *j)
+{
 	char buf[32768];
-	for (;;) {
-		int moved = 0;
-		if (off < inlen) {
-			ssize_t n = libssh2_channel_write(ch, in + off, inlen - off);
-			if (n > 0)
-				off += (size_t)n, moved = 1;
-			else if (n != LIBSSH2_ERROR_EAGAIN)
-				goto broken;
-		} else if (!eof_sent) {
-			int r = libssh2_channel_send_eof(ch);
-			if (r == 0)
-				eof_sent = moved = 1;
-			else if (r != LIBSSH2_ERROR_EAGAIN)
-				goto broken;
-		}
-		for (int stream = 0; stream < 2; stream++) {
-			ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof buf);
-			if (n > 0) {
-				if (stream == 0 && out)
-					sb_add(out, buf, (size_t)n);
-				else if (stream == 0 && (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout)))
-					goto broken;
-				if (stream == 1 && errout)
-					sb_add(errout, buf, (size_t)n);
-				moved = 1;
-			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-				goto broken;
-		}
-		if (libssh2_channel_eof(ch) && !moved)
-			break;
-		if (!moved && wait_socket(c) < 0)
+	int moved = 0, r = -1;
+	libssh2_session_set_blocking(c->s, 0);
+	if (j->closing)
+		goto close;
+	if (j->off < j->inlen) {
+		ssize_t n = libssh2_channel_write(j->ch, j->in + j->off, j->inlen - j->off);
+		if (n > 0)
+			j->off += (size_t)n, moved = 1;
+		else if (n != LIBSSH2_ERROR_EAGAIN)
+			goto broken;
+	} else if (!j->eof_sent) {
+		int e = libssh2_channel_send_eof(j->ch);
+		if (e == 0)
+			j->eof_sent = moved = 1;
+		else if (e != LIBSSH2_ERROR_EAGAIN)
 			goto broken;
 	}
-	while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN)
-		if (wait_socket(c) < 0)
+	for (int stream = 0; stream < 2; stream++) {
+		ssize_t n;
+		while ((n = libssh2_channel_read_ex(j->ch, stream, buf, sizeof buf)) > 0) {
+			moved = 1;
+			if (stream == 1) {
+				if (j->err)
+					sb_add(j->err, buf, (size_t)n);
+			} else if (j->out)
+				sb_add(j->out, buf, (size_t)n);
+			else if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout))
+				goto broken;
+		}
+		if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
 			goto broken;
-	status = libssh2_channel_get_exit_status(ch);
-	libssh2_session_set_blocking(c->s, 1);
-	libssh2_channel_free(ch);
-	return status;
+	}
+	if (!libssh2_channel_eof(j->ch) || moved) {
+		r = moved ? SSH_MOVED : SSH_BLOCKED;
+		goto out;
+	}
+	j->closing = 1;
+close:
+	r = libssh2_channel_close(j->ch);
+	if (r == LIBSSH2_ERROR_EAGAIN) {
+		r = SSH_BLOCKED;
+		goto out;
+	}
+	j->status = libssh2_channel_get_exit_status(j->ch);
+	r = SSH_DONE;
+	goto out;
 broken:
-	if (!strstr(c->msg, "timed out"))
-		fail(c, "connection lost: %s", lib_error(c));
+	fail(c, "connection lost: %s", lib_error(c));
+	r = -1;
+out:
 	libssh2_session_set_blocking(c->s, 1);
-	libssh2_channel_free(ch);
-	return -1;
+	return r;
+}
+
+int ssh_job_status(const struct ssh_job *j)
+{
+	return j->status;
+}
+
+int ssh_wait(struct ssh *c)
+{
+	return wait_socket(c);
+}
+
+void ssh_job_free(struct ssh_job *j)
+{
+	if (!j)
+		return;
+	libssh2_channel_free(j->ch);
+	free(j);
+}
+
+int ssh_finish(struct ssh *c, struct ssh_job *j)
+{
+	int r;
+	while ((r = ssh_step(c, j)) != SSH_DONE) {
+		if (r < 0 || (r == SSH_BLOCKED && wait_socket(c) < 0)) {
+			ssh_job_free(j);
+			return -1;
+		}
+	}
+	int status = j->status;
+	ssh_job_free(j);
+	return status;
+}
+
+int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	struct ssh_job *j = ssh_start(c, cmd, in, inlen, out, errout);
+	return j ? ssh_finish(c, j) : -1;
 }
 
 static LIBSSH2_SFTP *sftp(struct ssh *c)

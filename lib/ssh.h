@@ -37,6 +37,23 @@ const char *ssh_label(const struct ssh *c);
 int ssh_exec(struct ssh *c, const char *cmd, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *err);
 
+/*
+ * The same, in steps, so that several commands can be in flight on one
+ * connection: ssh_start opens a channel and starts cmd (in, out and
+ * errout must outlive the job); ssh_step moves it without blocking;
+ * ssh_wait blocks until the connection can move; ssh_finish drives a job
+ * to its end, frees it and returns its exit status (-1: transport error).
+ */
+enum { SSH_DONE = 1, SSH_MOVED = 2, SSH_BLOCKED = 3 };
+struct ssh_job;
+struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout);
+int ssh_step(struct ssh *c, struct ssh_job *j);
+int ssh_job_status(const struct ssh_job *j); /* once ssh_step said SSH_DONE */
+int ssh_wait(struct ssh *c);
+int ssh_finish(struct ssh *c, struct ssh_job *j);
+void ssh_job_free(struct ssh_job *j);
+
 /* SFTP.  Remote paths are absolute or relative to the login directory. */
 int ssh_stat(struct ssh *c, const char *path, uint64_t *size); /* 0, 1 missing, -1 */
 int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent);

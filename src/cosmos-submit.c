@@ -182,22 +182,37 @@ static char *job_script(const char *model, const cJSON *spec, const cJSON *ec)
 	return b.s;
 }
 
-/* cosmos-ctl start ID CONTAINER SUDO IMAGE HF_CACHE OPTION..., quoted. */
-static char *start_words(const struct host *h, const char *id, const char *container)
+/*
+ * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
+ * stdin with shell builtins, then become docker.  No other process is
+ * spawned on the host, so a start costs what a bare "docker run" does.
+ */
+static char *start_command(const struct host *h, const char *id, const char *container)
 {
 	struct sbuf b = {0};
-	const char *w[] = {"start", id, container, h->sudo ? "1" : "0", h->image, h->hf_cache};
-	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-		sb_quote(&b, w[i]);
-		sb_puts(&b, " ");
-	}
+	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
+	sb_quote(&b, id);
+	sb_puts(&b, ".sh; } && exec ");
+	sb_puts(&b, h->sudo ? "sudo -n docker" : "docker");
+	sb_puts(&b, " run -d --rm --name ");
+	sb_quote(&b, container);
 	/* docker_options is split on blanks: each word is passed on quoted. */
 	char *opts = xstrdup(h->docker_options), *save = NULL;
 	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-		sb_quote(&b, t);
 		sb_puts(&b, " ");
+		sb_quote(&b, t);
 	}
 	free(opts);
+	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
+	if (!strncmp(h->hf_cache, "~/", 2)) {
+		sb_puts(&b, "\"$HOME\"/");
+		sb_quote(&b, h->hf_cache + 2);
+	} else
+		sb_quote(&b, h->hf_cache);
+	sb_puts(&b, ":/root/.cache/huggingface ");
+	sb_quote(&b, h->image);
+	sb_puts(&b, " sh bashscripts/cosmos-job ");
+	sb_quote(&b, id);
 	return b.s;
 }
 
@@ -245,29 +260,46 @@ static void dry_run(struct items *it, const cJSON *req, const char *host)
 	cJSON_Delete(spec);
 }
 
-/* Submit one request; returns 0, EX_SOME or EX_UNAVAIL. */
-static int submit(struct items *it, cJSON *req, const struct opts *o)
+/* A start in flight on a host's connection; finished in input order. */
+struct flight {
+	char where[32];
+	char id[ID_LEN + 1];
+	char container[64];
+	struct remote *r;
+	struct ssh_job *job;
+	char *job_text;
+	struct sbuf out, err;
+	uint64_t uploaded;
+	int status; /* the start command's exit status, -1: transport error */
+	int rc;     /* the line's result when it never got a job */
+};
+
+/* Start one request; its result comes from land(). */
+static void launch(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
 {
+	memset(f, 0, sizeof *f);
+	snprintf(f->where, sizeof f->where, "%s", it->where);
 	const char *host = jstr(req, "host") ? jstr(req, "host") : o->host;
 	if (o->dry_run) {
 		dry_run(it, req, host);
-		return 0;
+		return;
 	}
 	char err[512];
 	struct remote *r = remote_get(host, err, sizeof err);
 	if (!r) {
 		item_warn(it, "%s", *err ? err : "no GPU host is configured (see cosmos(7), HOSTS)");
-		return *err ? EX_SOME : EX_UNAVAIL;
+		f->rc = *err ? EX_SOME : EX_UNAVAIL;
+		return;
 	}
 	if (r->failed) {
 		item_warn(it, "%s", r->err);
-		return EX_UNAVAIL;
+		f->rc = EX_UNAVAIL;
+		return;
 	}
 	const char *model = jstr(req, "model_type");
 	cJSON *rec = run_new(model);
-	char id[ID_LEN + 1], container[64], ts[TIMESTAMP_LEN];
-	snprintf(id, sizeof id, "%s", jstr(rec, "id"));
-	snprintf(container, sizeof container, "cosmos_%s_%.8s", model, id);
+	snprintf(f->id, sizeof f->id, "%s", jstr(rec, "id"));
+	snprintf(f->container, sizeof f->container, "cosmos_%s_%.8s", model, jstr(rec, "id"));
 	if (jstr(req, "prompt_id"))
 		jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
 	jset_str(rec, "backend", "docker");
@@ -276,63 +308,119 @@ static int submit(struct items *it, cJSON *req, const struct opts *o)
 	if (ec)
 		jset(rec, "execution_config", cJSON_Duplicate(ec, 1));
 	if (store_create(rec) < 0)
-		err_(EX_STORE, "cannot store run %s", id);
+		err_(EX_STORE, "cannot store run %s", f->id);
+	cJSON_Delete(rec);
 
 	/* The local copy of the request's spec, for the curious. */
-	char *dir = store_run_dir(id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
+	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
 	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
-	FILE *f = spec_path ? fopen(spec_path, "we") : NULL;
+	FILE *fp = spec_path ? fopen(spec_path, "we") : NULL;
 	char *js = cJSON_PrintUnformatted(spec);
-	if (!f || fprintf(f, "%s\n", js) < 0 || fclose(f) != 0)
-		err_(EX_STORE, "%s", spec_path ? spec_path : id);
+	if (!fp || fprintf(fp, "%s\n", js) < 0 || fclose(fp) != 0)
+		err_(EX_STORE, "%s", spec_path ? spec_path : f->id);
 	cJSON_free(js);
 	free(spec_path);
 	free(dir);
 
-	int rc = 0;
 	uint64_t sent_before = r->sent;
 	if (map_paths(spec, r, req, NULL) < 0) {
-		item_warn(it, "%s: %s", id, r->err);
-		fail_run(id, r->err);
-		rc = EX_SOME;
-		goto out;
+		item_warn(it, "%s: %s", f->id, r->err);
+		fail_run(f->id, r->err);
+		f->rc = EX_SOME;
+		cJSON_Delete(spec);
+		return;
 	}
-	char *job = job_script(model, spec, ec);
-	char *words = start_words(&r->host, id, container);
-	struct sbuf out = {0}, errout = {0};
-	int st = remote_ctl(r, words, job, strlen(job), &out, &errout);
-	free(job);
-	free(words);
+	f->uploaded = r->sent - sent_before;
+	f->r = r;
+	f->job_text = job_script(model, spec, ec);
+	cJSON_Delete(spec);
+	char *cmd = start_command(&r->host, f->id, f->container);
+	f->job = remote_start(r, cmd, f->job_text, strlen(f->job_text), &f->out, &f->err);
+	free(cmd);
+	if (!f->job) {
+		item_warn(it, "%s: %s", f->id, r->err);
+		fail_run(f->id, r->err);
+		f->rc = EX_UNAVAIL;
+	}
+}
+
+/* Record how a started request ended, and print it; the line's result. */
+static int land(struct flight *f, int st)
+{
+	struct items where = {0};
+	memcpy(where.where, f->where, sizeof where.where);
+	int rc = f->rc;
+	if (rc || !f->r)
+		goto out; /* never started: already reported */
 	if (st != 0) {
-		char *reason = st < 0 ? xstrdup(r->err)
-		                      : xasprintf("container did not start: %s", errout.s ? shown(errout.s) : "no message");
-		item_warn(it, "%s: %s", id, reason);
-		fail_run(id, reason);
+		char *reason = st < 0 ? xstrdup(ssh_error(f->r->ssh))
+		                      : xasprintf("container did not start: %s", f->err.s ? shown(f->err.s) : "no message");
+		item_warn(&where, "%s: %s", f->id, reason);
+		fail_run(f->id, reason);
 		free(reason);
 		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
-	} else {
-		cJSON *patch = cJSON_CreateObject(), *now = NULL;
-		timestamp_now(ts);
-		jset_str(patch, "status", "submitted");
-		jset_str(patch, "submitted_at", ts);
-		cJSON *job_o = jobj(patch, "job");
-		jset_str(job_o, "container", container);
-		jset_num(job_o, "uploaded_bytes", (double)(r->sent - sent_before));
-		if (out.s) {
-			out.s[strcspn(out.s, "\n")] = '\0';
-			jset_str(job_o, "container_id", out.s);
-		}
-		if (store_update(id, record_patch, patch, &now) < 0)
-			err_(EX_STORE, "cannot update run %s", id);
-		emit(now);
-		cJSON_Delete(now);
-		cJSON_Delete(patch);
+		goto out;
 	}
-	sb_free(&out);
-	sb_free(&errout);
+	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	jset_str(patch, "status", "submitted");
+	jset_str(patch, "submitted_at", ts);
+	cJSON *job_o = jobj(patch, "job");
+	jset_str(job_o, "container", f->container);
+	jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
+	if (f->out.s) {
+		f->out.s[strcspn(f->out.s, "\n")] = '\0';
+		jset_str(job_o, "container_id", f->out.s);
+	}
+	if (store_update(f->id, record_patch, patch, &now) < 0)
+		err_(EX_STORE, "cannot update run %s", f->id);
+	emit(now);
+	cJSON_Delete(now);
+	cJSON_Delete(patch);
 out:
-	cJSON_Delete(spec);
-	cJSON_Delete(rec);
+	sb_free(&f->out);
+	sb_free(&f->err);
+	free(f->job_text);
+	return rc;
+}
+
+/*
+ * Starts in flight, oldest first.  Several at once hide the host's
+ * latency; results still come out in input order.  sshd allows 10
+ * sessions per connection by default (MaxSessions).
+ */
+#define IN_FLIGHT 8
+static struct flight queue[IN_FLIGHT];
+static int qhead, qlen;
+
+/* Move every job along; finish the oldest; its result. */
+static int land_oldest(void)
+{
+	struct flight *f = &queue[qhead];
+	while (f->job) {
+		int blocked = 1;
+		for (int i = 0; i < qlen; i++) {
+			struct flight *g = &queue[(qhead + i) % IN_FLIGHT];
+			if (!g->job)
+				continue;
+			int r = ssh_step(g->r->ssh, g->job);
+			if (r == SSH_DONE || r < 0) {
+				g->status = r < 0 ? -1 : ssh_job_status(g->job);
+				ssh_job_free(g->job);
+				g->job = NULL;
+			}
+			blocked &= r == SSH_BLOCKED;
+		}
+		if (f->job && blocked && ssh_wait(f->r->ssh) < 0) {
+			ssh_job_free(f->job);
+			f->job = NULL;
+			f->status = -1;
+		}
+	}
+	int rc = land(f, f->status);
+	qhead = (qhead + 1) % IN_FLIGHT;
+	qlen--;
 	return rc;
 }
 
@@ -384,9 +472,20 @@ int main(int argc, char **argv)
 		if (!cJSON_IsObject(req) || (why = check_request(req))) {
 			item_warn(&it, "%s", why);
 			rc = EX_SOME;
-		} else
-			rc = submit(&it, req, &o);
+		} else {
+			if (qlen == IN_FLIGHT)
+				rc = land_oldest();
+			else
+				rc = 0;
+			launch(&it, req, &o, &queue[(qhead + qlen) % IN_FLIGHT]);
+			qlen++;
+		}
 		cJSON_Delete(req);
+		if (rc == EX_UNAVAIL || (rc && !worst))
+			worst = rc;
+	}
+	while (qlen) {
+		int rc = land_oldest();
 		if (rc == EX_UNAVAIL || (rc && !worst))
 			worst = rc;
 	}
