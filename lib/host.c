@@ -96,6 +96,8 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 		*is_default = b;
 		return NULL;
 	}
+	if (!*v)
+		return "is empty";
 	char *p = (char *)h + f->off;
 	switch (f->kind) {
 	case F_STR:
@@ -181,10 +183,12 @@ static int read_hosts(const char *want, struct host *h, char *err, size_t errlen
 			if (!strcmp(fields[i].key, k))
 				f = &fields[i];
 		const char *why = f ? set_field(&cur, f, v, &is_default) : "is not a known key";
-		if (why) {
-			snprintf(err, errlen, "%s:%ld: %s %s", path, lineno, shown(f ? v : k), why);
+		if (why && f)
+			snprintf(err, errlen, "%s:%ld: %s: '%s' %s", path, lineno, k, shown(v), why);
+		else if (why)
+			snprintf(err, errlen, "%s:%ld: '%s' %s", path, lineno, shown(k), why);
+		if (why)
 			goto fail;
-		}
 	}
 	if (section && !found && ((want && !strcmp(section, want)) || (!want && (is_default || nsections == 1)))) {
 		pick = cur, found = 1;
@@ -310,7 +314,7 @@ static void env_overrides(struct host *h, int *port_set, int *accept_set, char *
 		int ignored;
 		const char *why = set_field(h, &fields[i], v, &ignored);
 		if (why) {
-			snprintf(err, errlen, "%s: %s %s", var, shown(v), why);
+			snprintf(err, errlen, "%s: '%s' %s", var, shown(v), why);
 			*bad = 1;
 		}
 		*port_set |= !strcmp(fields[i].key, "port");

@@ -124,8 +124,8 @@ int record_patch(cJSON *rec, void *arg)
 	const char *from = jstr(rec, "status"), *to = jstr(patch, "status");
 	if (status_terminal(from))
 		return STORE_KEEP;
-	if (to && strcmp(to, from ? from : "") != 0 && !status_may_move(from, to))
-		return STORE_KEEP;
+	if (to && !status_may_move(from, to))
+		return STORE_KEEP; /* backwards, or no move at all */
 	merge(rec, patch);
 	return STORE_WRITE;
 }

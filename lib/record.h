@@ -22,7 +22,9 @@ int status_may_move(const char *from, const char *to);
 /*
  * A store_fn (store.h): merge the cJSON object arg into the record, objects
  * member by member.  A record in a terminal status is left alone, and so
- * is one whose status may not move to the patch's (STORE_KEEP).
+ * is one whose status may not move forward to the patch's, including a
+ * patch to the status it already has (STORE_KEEP): of several processes
+ * making the same move, one does.
  */
 int record_patch(cJSON *rec, void *patch);
 

@@ -460,7 +460,19 @@ int ssh_finish(struct ssh *c, struct ssh_job *j)
 {
 	int r;
 	while ((r = ssh_step(c, j)) != SSH_DONE) {
-		if (r < 0 || (r == SSH_BLOCKED && wait_socket(c) < 0)) {
+		if (r < 0) {
+			ssh_job_free(j);
+			return -1;
+		}
+		if (r != SSH_BLOCKED)
+			continue;
+		/* A stream (a followed log) may be quiet for long: keep the
+		 * connection alive instead of timing out. */
+		if (!j->out) {
+			struct pollfd p = {.fd = c->sock, .events = POLLIN};
+			if (poll(&p, 1, 15000) == 0)
+				ssh_keepalive(c);
+		} else if (wait_socket(c) < 0) {
 			ssh_job_free(j);
 			return -1;
 		}

@@ -239,14 +239,16 @@ static void fail_run(const char *id, const char *reason)
 	cJSON_Delete(patch);
 }
 
-static void dry_run(struct items *it, const cJSON *req, const char *host)
+static int dry_run(struct items *it, const cJSON *req, const char *host)
 {
+	int rc = 0;
 	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
 	cJSON *out = cJSON_CreateObject(), *uploads = cJSON_CreateArray();
 	struct remote fake = {0};
 	if (map_paths(spec, &fake, req, uploads) < 0) {
 		item_warn(it, "%s", fake.err);
 		cJSON_Delete(uploads);
+		rc = EX_SOME;
 	} else {
 		jset(out, "dry_run", cJSON_CreateTrue());
 		jset_str(out, "model_type", jstr(req, "model_type"));
@@ -258,6 +260,7 @@ static void dry_run(struct items *it, const cJSON *req, const char *host)
 	}
 	cJSON_Delete(out);
 	cJSON_Delete(spec);
+	return rc;
 }
 
 /* A start in flight on a host's connection; finished in input order. */
@@ -281,7 +284,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	snprintf(f->where, sizeof f->where, "%s", it->where);
 	const char *host = jstr(req, "host") ? jstr(req, "host") : o->host;
 	if (o->dry_run) {
-		dry_run(it, req, host);
+		f->rc = dry_run(it, req, host);
 		return;
 	}
 	char err[512];
@@ -353,8 +356,11 @@ static int land(struct flight *f, int st)
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
 	if (st != 0) {
+		if (f->err.s)
+			while (f->err.len && (f->err.s[f->err.len - 1] == '\n' || f->err.s[f->err.len - 1] == ' '))
+				f->err.s[--f->err.len] = '\0';
 		char *reason = st < 0 ? xstrdup(ssh_error(f->r->ssh))
-		                      : xasprintf("container did not start: %s", f->err.s ? shown(f->err.s) : "no message");
+		                      : xasprintf("container did not start: %s", f->err.len ? shown(f->err.s) : "no message");
 		item_warn(&where, "%s: %s", f->id, reason);
 		fail_run(f->id, reason);
 		free(reason);

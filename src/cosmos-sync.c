@@ -187,7 +187,8 @@ static int finish_run(cJSON *rec, void *arg)
 	struct finish *f = arg;
 	if (status_terminal(jstr(rec, "status")))
 		return STORE_KEEP;
-	if (f->e && f->e->text) {
+	const char *to = jstr(f->patch, "status");
+	if (f->e && f->e->text && to && !strcmp(to, "completed")) {
 		const char *pid = jstr(rec, "prompt_id");
 		cJSON *ec = jobj(rec, "execution_config"), *out = jobj(f->patch, "outputs");
 		jset_str(out, "enhanced_prompt", f->e->text);
@@ -218,6 +219,7 @@ static int finish_run(cJSON *rec, void *arg)
 /* Download a finished run's files; fill outputs in patch.  0 or -1. */
 static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *patch, struct enhanced *e, const char *prompt_id)
 {
+	int have_results = 0;
 	char *dir = store_run_dir(id, 1);
 	if (!dir)
 		err_(EX_STORE, "runs/%s", id);
@@ -236,6 +238,7 @@ static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *
 			else if (!strcmp(name, "run.log"))
 				jset_str(out, "log", local);
 			else if (!strcmp(name, "batch_results.json") && prompt_id) {
+				have_results = 1;
 				const char *why = read_enhance(local, prompt_id, e);
 				if (why) {
 					jset_str(patch, "status", "failed");
@@ -247,6 +250,11 @@ static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *
 		free(local);
 	}
 	free(dir);
+	const char *to = jstr(patch, "status");
+	if (prompt_id && !have_results && rc == 0 && to && !strcmp(to, "completed")) {
+		jset_str(patch, "status", "failed");
+		jset_str(patch, "reason", "the enhancer wrote no batch_results.json");
+	}
 	return rc;
 }
 
@@ -278,7 +286,7 @@ static cJSON *judge(const char *state, const char *code, const cJSON *rec)
 		jset_str(p, "completed_at", ts);
 		if (!strcmp(state, "missing"))
 			jset_str(p, "reason", "lost: the container is gone and left no completion marker");
-		else if (!strcmp(state, "exited") || !strcmp(state, "dead"))
+		else if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "removing"))
 			jset_str(p, "reason", "the container exited without a completion marker");
 		else {
 			char *why = xasprintf("unknown container state '%s'", shown(state));
@@ -343,41 +351,34 @@ static int sync_host(const char *host, struct runs *rs)
 		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
 		goto out;
 	}
-	/* "run ID STATE CODE" lines, each followed by its "file ID SIZE NAME" lines. */
-	struct run *cur = NULL;
-	cJSON *patch = NULL, *files = cJSON_CreateArray();
+	/* "run ID STATE CODE" lines, and "file ID SIZE NAME" lines for finished runs. */
+	struct answer {
+		struct run *run;
+		char state[64], code[16];
+		cJSON *files;
+	} *ans = xmalloc((rs->n + 1) * sizeof *ans);
+	size_t nans = 0;
 	char *save = NULL;
-	for (char *line = strtok_r(out.s ? out.s : (char[]){""}, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
-		char id[ID_LEN + 1] = "", a[64] = "", b[64] = "";
+	for (char *line = strtok_r(out.s ? out.s : (char[]){""}, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char id[ID_LEN + 1] = "", a[64] = "", b[16] = "";
 		int off = 0;
-		int is_run = line && sscanf(line, "run %35s %63s %63s", id, a, b) == 3;
-		int is_file = line && !is_run && sscanf(line, "file %35s %63s %n", id, a, &off) == 2 && off > 0;
-		if (!line || is_run) {
-			if (cur && patch) {
-				struct enhanced e = {cur->id, NULL, ""};
-				const char *pid = !strcmp(jstr(cur->rec, "model_type"), "enhance") ? jstr(cur->rec, "prompt_id") : NULL;
-				if (fetch_outputs(r, cur->id, files, patch, &e, pid) == 0)
-					apply(cur, patch, &e);
-				free(e.text);
-			}
-			cJSON_Delete(patch);
-			cJSON_Delete(files);
-			patch = NULL;
-			files = cJSON_CreateArray();
-			if (!line)
-				break;
-			cur = find_run(rs, id);
-			if (!cur) {
+		if (sscanf(line, "run %35s %63s %15s", id, a, b) == 3) {
+			struct run *run = find_run(rs, id);
+			if (!run || nans == rs->n) {
 				warnx_("%s: answered for a run it was not asked about", host);
 				continue;
 			}
-			patch = judge(a, b, cur->rec);
-			if (patch && strcmp(b, "-") == 0) {
-				apply(cur, patch, NULL);
-				cJSON_Delete(patch);
-				patch = NULL;
-			}
-		} else if (is_file && cur && !strcmp(id, cur->id) && patch) {
+			ans[nans] = (struct answer){run, "", "", cJSON_CreateArray()};
+			snprintf(ans[nans].state, sizeof ans[nans].state, "%s", a);
+			snprintf(ans[nans].code, sizeof ans[nans].code, "%s", b);
+			nans++;
+		} else if (sscanf(line, "file %35s %63s %n", id, a, &off) == 2 && off > 0) {
+			size_t i;
+			for (i = 0; i < nans && strcmp(ans[i].run->id, id); i++)
+				;
+			if (i == nans)
+				continue;
 			if (!safe_name(line + off)) {
 				warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
 				continue;
@@ -385,10 +386,27 @@ static int sync_host(const char *host, struct runs *rs)
 			cJSON *f = cJSON_CreateObject();
 			jset_str(f, "name", line + off);
 			jset_num(f, "size", atof(a));
-			cJSON_AddItemToArray(files, f);
+			cJSON_AddItemToArray(ans[i].files, f);
 		}
 	}
-	cJSON_Delete(files);
+	for (size_t i = 0; i < nans; i++) {
+		struct run *run = ans[i].run;
+		cJSON *patch = judge(ans[i].state, ans[i].code, run->rec);
+		if (patch && !strcmp(ans[i].code, "-"))
+			apply(run, patch, NULL);
+		else if (patch) {
+			struct enhanced e = {run->id, NULL, ""};
+			const char *pid = !strcmp(jstr(run->rec, "model_type"), "enhance") ? jstr(run->rec, "prompt_id") : NULL;
+			if (fetch_outputs(r, run->id, ans[i].files, patch, &e, pid) == 0)
+				apply(run, patch, &e);
+			else
+				rc = EX_TEMP; /* left as it was: the next sync tries again */
+			free(e.text);
+		}
+		cJSON_Delete(patch);
+		cJSON_Delete(ans[i].files);
+	}
+	free(ans);
 out:
 	sb_free(&in);
 	sb_free(&out);
@@ -551,11 +569,22 @@ int main(int argc, char **argv)
 		rc = rs.n ? show_log(&rs.v[0], follow) : EX_SOME;
 	else {
 		time_t start = time(NULL);
+		rc = 0;
 		for (;;) {
-			rc = sync_all(&rs);
+			int r = sync_all(&rs);
+			rc = r > rc ? r : rc;
 			size_t open = 0;
-			for (size_t i = 0; i < rs.n; i++)
-				open += !rs.v[i].done;
+			for (size_t i = 0; i < rs.n; i++) {
+				struct run *run = &rs.v[i];
+				if (!run->done && (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
+					/* Never started on a host (an interrupted submit): no sync can finish it. */
+					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
+					    jstr(run->rec, "status") ? jstr(run->rec, "status") : "without status");
+					run->done = 1;
+					rc = rc ? rc : EX_SOME;
+				}
+				open += !run->done;
+			}
 			if (!wait || !open || rc == EX_UNAVAIL)
 				break;
 			if (timeout && time(NULL) - start + interval > timeout) {

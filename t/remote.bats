@@ -312,3 +312,63 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_equal "$(jq -r .status <<<"$output")" submitted
 	wait_all >/dev/null
 }
+
+@test "a model that prints a completion marker itself does not end its run" {
+	standin_model sleep 30
+	echo "[COSMOS_COMPLETE] exit_code=0" >"$SSHD_DIR/state/model-say"
+	chmod 644 "$SSHD_DIR/state/model-say"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	sleep 1
+	run cosmos-sync "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" running
+	cosmos-sync --cancel "$id" >/dev/null
+}
+
+@test "docker failing on the host is an error, not every run lost" {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	before=$(store_snapshot)
+	# The session user has no sudo: "sudo -n docker" fails as a broken docker would.
+	COSMOS_HOST_SUDO=yes run cosmos-sync "$id"
+	assert_failure 1
+	assert_output --partial "cosmos-sync: testhost: status: cosmos-ctl: docker inspect failed: "
+	assert_equal "$(store_snapshot)" "$before"
+	cosmos-sync --cancel "$id" >/dev/null
+}
+
+@test "a host named by its ~/.ssh/config alias needs nothing repeated" {
+	cat >"$BATS_TEST_TMPDIR/ssh_config" <<-EOF
+		Host other
+		    HostName 192.0.2.1
+		Host gpu-alias
+		    HostName 127.0.0.1
+		    Port $SSHD_PORT
+		    User $SSH_USER
+		    IdentityFile $SSHD_DIR/id_ed25519
+		    UserKnownHostsFile $SSHD_DIR/known_hosts
+		Host *
+		    Port 1
+	EOF
+	printf '[gpu]\naddress = gpu-alias\nworkdir = %s\ndocker_options = -e COSMOS_ENGINE=%s\n' \
+		"$SSHD_DIR/work" "$SSHD_DIR/bin/model" >"$BATS_TEST_TMPDIR/hosts"
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts COSMOS_SSH_CONFIG=$BATS_TEST_TMPDIR/ssh_config \
+		run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	assert_equal "$(jq -r '[.host, .status] | join(" ")' <<<"$output")" "gpu submitted"
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts COSMOS_SSH_CONFIG=$BATS_TEST_TMPDIR/ssh_config run wait_all
+	assert_success
+}
+
+@test "a bad hosts file is reported with its line; nothing is submitted" {
+	h=$BATS_TEST_TMPDIR/hosts
+	for body in "[a]\nworkdir = /w\ncolour = red" "[a]\nworkdir =" "address = x" "[a]\nport = 99999\nworkdir = /w" \
+		"[a]\nworkdir = /w\n[b]\nworkdir = /w"; do
+		printf "$body\n" >"$h"
+		COSMOS_CONFIG=$h run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+		assert_failure 1
+		assert_equal "${#lines[@]}" 1
+		assert_output --regexp "^cosmos-submit: stdin:1: ($h:[0-9]+: |$h names several hosts)"
+	done
+	assert_equal "$(ls "$COSMOS_DIR/runs" 2>/dev/null | wc -l)" 0
+}

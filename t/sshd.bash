@@ -76,9 +76,10 @@ sshd_stop() {
 	rm -rf "$SSHD_DIR"
 }
 
-# Set or clear the stand-in model's orders: standin_model sleep 30 / exit 3 / clear.
+# Set or clear the stand-in model's orders: standin_model sleep 30 / exit 3 /
+# say TEXT / clear (each call replaces the previous orders).
 standin_model() {
-	rm -f "$SSHD_DIR/state/model-sleep" "$SSHD_DIR/state/model-exit"
+	rm -f "$SSHD_DIR/state/model-sleep" "$SSHD_DIR/state/model-exit" "$SSHD_DIR/state/model-say"
 	[ "$1" = clear ] || echo "$2" >"$SSHD_DIR/state/model-$1"
 	chmod 644 "$SSHD_DIR/state"/model-* 2>/dev/null || true
 }
