@@ -372,3 +372,15 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	done
 	assert_equal "$(ls "$COSMOS_DIR/runs" 2>/dev/null | wc -l)" 0
 }
+
+@test "runs ending while a sync looks are never taken for lost (sync in a tight loop)" {
+	for i in $(seq 12); do cosmos-spec upscale --video "$CLIPS/color-only/color.mp4"; done |
+		cosmos-submit >"$BATS_TEST_TMPDIR/recs"
+	for i in $(seq 200); do
+		cosmos-sync $(jq -r .id "$BATS_TEST_TMPDIR/recs") >/dev/null || true
+		[ "$(cosmos-manifest --count --status submitted,running)" = 0 ] && break
+	done
+	run cosmos-manifest --status failed
+	assert_output ""
+	assert_equal "$(cosmos-manifest --count --status completed)" 12
+}
