@@ -384,3 +384,54 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_output ""
 	assert_equal "$(cosmos-manifest --count --status completed)" 12
 }
+
+@test "an ecdsa key, and a key held only by ssh-agent, both log in" {
+	ssh-keygen -q -t ecdsa -b 256 -N '' -f "$BATS_TEST_TMPDIR/ec"
+	ssh-keygen -q -t ed25519 -N '' -f "$BATS_TEST_TMPDIR/agentkey"
+	cp "$SSHD_DIR/authorized_keys" "$BATS_TEST_TMPDIR/ak.orig"
+	cat "$BATS_TEST_TMPDIR/ec.pub" "$BATS_TEST_TMPDIR/agentkey.pub" >>"$SSHD_DIR/authorized_keys"
+	COSMOS_HOST_IDENTITY=$BATS_TEST_TMPDIR/ec run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	eval "$(ssh-agent -s)" >/dev/null
+	ssh-add -q "$BATS_TEST_TMPDIR/agentkey"
+	# No identity file: the hosts file's is overridden by one that does not exist.
+	COSMOS_HOST_IDENTITY=$BATS_TEST_TMPDIR/none HOME=$BATS_TEST_TMPDIR \
+		run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	ssh-agent -k >/dev/null
+	cp "$BATS_TEST_TMPDIR/ak.orig" "$SSHD_DIR/authorized_keys"
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" submitted
+	wait_all >/dev/null
+}
+
+@test "our scripts go up only when their content changed" {
+	cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit >/dev/null
+	before=$(stat -c %Y.%i "$(work)/bashscripts/cosmos-job")
+	sleep 1
+	cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit >/dev/null
+	assert_equal "$(stat -c %Y.%i "$(work)/bashscripts/cosmos-job")" "$before"
+	# A changed script set (COSMOS_SHARE pointing at a copy with one more file) goes up.
+	cp -r "$COSMOS_BIN/../share/cosmos" "$BATS_TEST_TMPDIR/share" 2>/dev/null ||
+		cp -r "$BATS_TEST_DIRNAME/../share/cosmos" "$BATS_TEST_TMPDIR/share"
+	echo "# changed" >>"$BATS_TEST_TMPDIR/share/remote/cosmos-job"
+	COSMOS_SHARE=$BATS_TEST_TMPDIR/share cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_SHARE=$BATS_TEST_TMPDIR/share cosmos-submit >/dev/null
+	tail -n 1 "$(work)/bashscripts/cosmos-job" | grep -qx '# changed'
+	# and back
+	cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit >/dev/null
+	run tail -n 1 "$(work)/bashscripts/cosmos-job"
+	refute_output '# changed'
+	wait_all >/dev/null
+}
+
+@test "four syncs at once: each change is made and printed exactly once" {
+	for i in 1 2 3 4 5; do cosmos-spec upscale --video "$CLIPS/color-only/color.mp4"; done |
+		cosmos-submit >"$BATS_TEST_TMPDIR/recs"
+	sleep 4
+	for k in 1 2 3 4; do cosmos-sync >"$BATS_TEST_TMPDIR/out$k" & done
+	wait
+	cosmos-sync --wait --interval 1 >"$BATS_TEST_TMPDIR/out5"
+	# Every run reached completed once, in exactly one of the outputs.
+	assert_equal "$(cat "$BATS_TEST_TMPDIR"/out* | jq -r 'select(.status == "completed") | .id' | sort | uniq -c | awk '{print $1}' | sort -u)" 1
+	assert_equal "$(cat "$BATS_TEST_TMPDIR"/out* | jq -r 'select(.status == "completed") | .id' | wc -l)" 5
+}
