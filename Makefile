@@ -13,7 +13,7 @@ CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
 PROGS   = cosmos-spec cosmos-manifest cosmos-submit cosmos-sync
-LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/remote.c
+LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c
 TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto
 

@@ -1,6 +1,8 @@
 /* remote.c - hosts, our scripts on them, and inputs by content; see remote.h. */
 #define _GNU_SOURCE
 #include "remote.h"
+#include "local.h"
+#include "store.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -149,6 +151,130 @@ static char *slurp(const char *path, size_t *len)
 	return b.s ? b.s : xstrdup("");
 }
 
+/* --- the transport: SSH, or this machine ------------------------------- */
+
+static int t_exec(struct remote *r, const char *cmd, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	if (r->ssh)
+		return ssh_exec(r->ssh, cmd, in, inlen, out, errout);
+	int st = local_exec(cmd, in, inlen, out, errout);
+	if (st < 0)
+		snprintf(r->err, sizeof r->err, "local: cannot run a command: %s", strerror(errno));
+	return st;
+}
+
+static const char *t_error(struct remote *r)
+{
+	return r->ssh ? ssh_error(r->ssh) : r->err;
+}
+
+static int t_stat(struct remote *r, const char *path, uint64_t *size)
+{
+	if (r->ssh)
+		return ssh_stat(r->ssh, path, size);
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	return errno == ENOENT ? 1 : -1;
+}
+
+static int t_put_file(struct remote *r, const char *local, const char *path, uint64_t *sent)
+{
+	if (r->ssh)
+		return ssh_put_file(r->ssh, local, path, sent);
+	int rc = local_copy(local, path, sent);
+	if (rc < 0)
+		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
+	return rc;
+}
+
+static int t_put_data(struct remote *r, const char *data, size_t len, const char *path)
+{
+	if (r->ssh)
+		return ssh_put_data(r->ssh, data, len, path);
+	char *tmp = xasprintf("%s.part%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "we");
+	int rc = f && fwrite(data, 1, len, f) == len ? 0 : -1;
+	if (f && fclose(f) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+static int t_get_file(struct remote *r, const char *path, const char *local, uint64_t *got)
+{
+	if (r->ssh)
+		return ssh_get_file(r->ssh, path, local, got);
+	int rc = local_copy(path, local, got);
+	if (rc < 0)
+		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
+	return rc;
+}
+
+struct rjob {
+	struct ssh_job *ssh;
+	int status;
+};
+
+struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	struct sbuf cmd = {0};
+	sb_printf(&cmd, "%s%s", r->cd.s, tail);
+	struct rjob *j = xmalloc(sizeof *j);
+	*j = (struct rjob){NULL, -1};
+	if (r->ssh && !(j->ssh = ssh_start(r->ssh, cmd.s, in, inlen, out, errout))) {
+		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+		free(j);
+		j = NULL;
+	} else if (!r->ssh)
+		j->status = t_exec(r, cmd.s, in, inlen, out, errout);
+	sb_free(&cmd);
+	return j;
+}
+
+int remote_step(struct remote *r, struct rjob *j)
+{
+	if (!j->ssh)
+		return SSH_DONE;
+	int st = ssh_step(r->ssh, j->ssh);
+	if (st == SSH_DONE)
+		j->status = ssh_job_status(j->ssh);
+	if (st < 0)
+		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+	return st;
+}
+
+int remote_wait(struct remote *r)
+{
+	if (r->ssh && ssh_wait(r->ssh) < 0) {
+		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+		return -1;
+	}
+	return 0;
+}
+
+int remote_job_status(const struct rjob *j)
+{
+	return j->status;
+}
+
+void remote_job_free(struct rjob *j)
+{
+	if (j)
+		ssh_job_free(j->ssh);
+	free(j);
+}
+
 /* Make the work dir's layout and bring our scripts up to date. */
 static int install_scripts(struct remote *r)
 {
@@ -162,10 +288,10 @@ static int install_scripts(struct remote *r)
 	} else
 		sb_quote(&cmd, r->host.hf_cache);
 	sb_puts(&cmd, " 2>/dev/null; true");
-	int st = ssh_exec(r->ssh, cmd.s, NULL, 0, &out, NULL);
+	int st = t_exec(r, cmd.s, NULL, 0, &out, NULL);
 	int rc = -1;
 	if (st != 0) {
-		snprintf(r->err, sizeof r->err, "%s", st < 0 ? ssh_error(r->ssh) : "cannot prepare the work dir");
+		snprintf(r->err, sizeof r->err, "%s", st < 0 ? t_error(r) : "cannot prepare the work dir");
 		goto out;
 	}
 	if (out.s && strncmp(out.s, version, 64) == 0) {
@@ -179,12 +305,12 @@ static int install_scripts(struct remote *r)
 		char *dest = xasprintf("%s/bashscripts/%s", r->sftp_dir, n);
 		size_t len;
 		char *data = slurp(local, &len);
-		int bad = ssh_put_data(r->ssh, data, len, dest);
+		int bad = t_put_data(r, data, len, dest);
 		free(data);
 		free(local);
 		free(dest);
 		if (bad) {
-			snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+			snprintf(r->err, sizeof r->err, "%s", t_error(r));
 			goto out;
 		}
 		sb_puts(&cmd, " bashscripts/");
@@ -194,8 +320,8 @@ static int install_scripts(struct remote *r)
 	sb_quote(&cmd, version);
 	sb_puts(&cmd, " >bashscripts/.version");
 	sb_free(&out);
-	if ((st = ssh_exec(r->ssh, cmd.s, NULL, 0, &out, NULL)) != 0)
-		snprintf(r->err, sizeof r->err, "%s", st < 0 ? ssh_error(r->ssh) : "cannot install scripts");
+	if ((st = t_exec(r, cmd.s, NULL, 0, &out, NULL)) != 0)
+		snprintf(r->err, sizeof r->err, "%s", st < 0 ? t_error(r) : "cannot install scripts");
 	else
 		rc = 0;
 out:
@@ -204,6 +330,45 @@ out:
 	sb_free(&names);
 	free(version);
 	return rc;
+}
+
+/*
+ * This machine as a host: the work dir is $COSMOS_DIR/local; the runtime
+ * is docker where docker runs and sees a GPU, else detached processes
+ * running the reference engine (COSMOS_LOCAL_RUNTIME, COSMOS_LOCAL_ENGINE
+ * override both).
+ */
+static int local_host(struct remote *r)
+{
+	r->local = 1;
+	r->host.name = xstrdup("local");
+	if (store_open(1) < 0) {
+		snprintf(r->err, sizeof r->err, "%s: %s", store_root(), strerror(errno));
+		return -1;
+	}
+	r->host.workdir = xasprintf("%s/local", store_root());
+	if (mkdir(r->host.workdir, 0755) < 0 && errno != EEXIST) {
+		snprintf(r->err, sizeof r->err, "%s: %s", r->host.workdir, strerror(errno));
+		return -1;
+	}
+	const char *e = getenv("COSMOS_LOCAL_RUNTIME");
+	if (e && strcmp(e, "docker") && strcmp(e, "process")) {
+		snprintf(r->err, sizeof r->err, "COSMOS_LOCAL_RUNTIME: '%s' is not docker or process", shown(e));
+		return -1;
+	}
+	if (!e || !*e)
+		e = local_exec("docker info >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1", NULL, 0, NULL, NULL) == 0
+		    ? "docker" : "process";
+	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
+	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
+	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
+	r->host.image = xstrdup(getenv("COSMOS_LOCAL_IMAGE") ? getenv("COSMOS_LOCAL_IMAGE")
+	                                                     : "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
+	r->host.docker_options = xstrdup("--gpus all --ipc=host --shm-size=8g");
+	r->host.hf_cache = xstrdup("~/.cache/huggingface");
+	r->host.user = xstrdup("");
+	r->host.address = xstrdup("localhost");
+	return 0;
 }
 
 struct remote *remote_get(const char *name, char *err, size_t errlen)
@@ -217,9 +382,14 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 	if (!r)
 		err_(EX_STORE, "calloc");
 	int found = host_lookup(name, &r->host, err, errlen);
-	if (found != 0) {
+	if (found < 0) {
 		free(r);
-		return NULL; /* 1: no host, the local backend; -1: err says why */
+		return NULL;
+	}
+	if (found == 1 && local_host(r) < 0) {
+		snprintf(err, errlen, "%s", r->err);
+		free(r);
+		return NULL;
 	}
 	const char *wd = r->host.workdir;
 	if (!strncmp(wd, "~/", 2)) {
@@ -232,8 +402,11 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 		sb_quote(&r->cd, wd);
 	}
 	sb_puts(&r->cd, " && ");
-	r->ssh = ssh_open(&r->host, r->err, sizeof r->err, &r->code);
-	if (!r->ssh || install_scripts(r) < 0) {
+	if (!r->local) {
+		r->runtime = r->host.sudo ? "sudo-docker" : "docker";
+		r->ssh = ssh_open(&r->host, r->err, sizeof r->err, &r->code);
+	}
+	if ((!r->local && !r->ssh) || install_scripts(r) < 0) {
 		r->failed = 1;
 		r->code = EX_UNAVAIL;
 	}
@@ -250,6 +423,7 @@ void remote_close_all(void)
 		struct remote *r = cache[i].r;
 		ssh_close(r->ssh);
 		host_free(&r->host);
+		free(r->engine);
 		sb_free(&r->cd);
 		free(r->sftp_dir);
 		for (size_t j = 0; j < r->nstaged; j++)
@@ -266,27 +440,19 @@ void remote_close_all(void)
 	}
 }
 
-struct ssh_job *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
-    struct sbuf *out, struct sbuf *errout)
-{
-	struct sbuf cmd = {0};
-	sb_printf(&cmd, "%s%s", r->cd.s, tail);
-	struct ssh_job *j = ssh_start(r->ssh, cmd.s, in, inlen, out, errout);
-	if (!j)
-		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
-	sb_free(&cmd);
-	return j;
-}
-
 int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout)
 {
 	char *tail = xasprintf("exec sh bashscripts/cosmos-ctl %s", words);
-	struct ssh_job *j = remote_start(r, tail, in, inlen, out, errout);
+	struct rjob *j = remote_start(r, tail, in, inlen, out, errout);
 	free(tail);
-	int st = j ? ssh_finish(r->ssh, j) : -1;
+	if (!j)
+		return -1;
+	int st = j->ssh ? ssh_finish(r->ssh, j->ssh) : j->status;
+	j->ssh = NULL;
+	remote_job_free(j);
 	if (st < 0)
-		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+		snprintf(r->err, sizeof r->err, "%s", t_error(r));
 	return st;
 }
 
@@ -317,11 +483,11 @@ char *remote_stage(struct remote *r, const char *local)
 			return rel;
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t size = 0, sent = 0;
-	int there = ssh_stat(r->ssh, path, &size);
+	int there = t_stat(r, path, &size);
 	if (there == 0 && size == (uint64_t)st.st_size)
 		goto done;
-	if (there < 0 || ssh_put_file(r->ssh, local, path, &sent) < 0) {
-		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+	if (there < 0 || t_put_file(r, local, path, &sent) < 0) {
+		snprintf(r->err, sizeof r->err, "%s", t_error(r));
 		free(rel);
 		rel = NULL;
 	}
@@ -339,9 +505,9 @@ int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t 
 {
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t got = 0;
-	int rc = ssh_get_file(r->ssh, path, local, &got);
+	int rc = t_get_file(r, path, local, &got);
 	if (rc < 0)
-		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+		snprintf(r->err, sizeof r->err, "%s", t_error(r));
 	else if (got != size) {
 		snprintf(r->err, sizeof r->err, "%s: got %llu bytes, expected %llu", rel,
 		    (unsigned long long)got, (unsigned long long)size);

@@ -1,6 +1,20 @@
 /*
- * remote.h - a GPU host as the programs see it: one connection, our
- * scripts installed in its work dir, inputs stored there by content.
+ * remote.h - a machine that runs jobs, as the programs see it: one
+ * connection, our scripts installed in its work dir, inputs stored there
+ * by content.
+ *
+ * The backend seam.  What differs between backends is five operations:
+ * start a run detached (cosmos-submit), learn the state of all runs of a
+ * machine in one round trip, cancel, print or follow a log (cosmos-ctl,
+ * driven by cosmos-sync), and fetch a finished run's outputs.  The docker
+ * backend (SSH to a host, docker run), the local backend (this machine: a
+ * detached process, or a local container) and a slurm backend (SSH to a
+ * login node, sbatch) share one shape -- a shell command in a work dir
+ * holding our scripts, and file copies -- and differ only in a runtime
+ * ("docker", "sudo-docker", "process"; "slurm") that the start command and
+ * cosmos-ctl understand.  The transport under them is SSH (lib/ssh.c) or
+ * local (lib/local.c).  An http backend speaks another protocol and will
+ * implement the five operations itself.
  *
  * Host layout (under the work dir, which containers see as /workspace):
  *	bashscripts/       our scripts (share/cosmos/remote), replaced only
@@ -22,7 +36,10 @@
 
 struct remote {
 	struct host host;
-	struct ssh *ssh;
+	struct ssh *ssh;    /* NULL: the local transport */
+	int local;
+	const char *runtime;/* "docker", "sudo-docker" or "process" */
+	char *engine;       /* process runtime: COSMOS_ENGINE for cosmos-job */
 	char *sftp_dir;     /* the work dir as SFTP sees it */
 	struct sbuf cd;     /* "cd 'WORKDIR' && " */
 	uint64_t sent;      /* bytes uploaded */
@@ -37,10 +54,11 @@ struct remote {
 const char *share_dir(void);
 
 /*
- * The remote for a host name (NULL: the default host), connected and with
- * our scripts installed; cached, so each host is connected to once per
- * process.  Returns NULL when no host is configured (local backend).  A
- * remote that could not be reached has failed set and err filled.
+ * The remote for a host name (NULL: the default host; "local" or no host
+ * configured: this machine), connected and with our scripts installed;
+ * cached, so each host is connected to once per process.  NULL with err
+ * set for a bad hosts file.  A remote that could not be reached has
+ * failed set and err filled.
  */
 struct remote *remote_get(const char *name, char *err, size_t errlen);
 void remote_close_all(void);
@@ -49,9 +67,19 @@ void remote_close_all(void);
 int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout);
 
-/* Start "cd WORKDIR && TAIL" and leave it in flight (see ssh_start). */
-struct ssh_job *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
+/*
+ * Start "cd WORKDIR && TAIL" and leave it in flight (see ssh_start; the
+ * local transport runs it to its end at once).  remote_step moves it,
+ * remote_wait blocks until the transport can move, remote_job_status
+ * gives its exit status once done (-1: transport error).
+ */
+struct rjob;
+struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout);
+int remote_step(struct remote *r, struct rjob *j);
+int remote_wait(struct remote *r);
+int remote_job_status(const struct rjob *j);
+void remote_job_free(struct rjob *j);
 
 /*
  * Make a local file present on the host by content: returns the path

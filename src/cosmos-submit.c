@@ -187,13 +187,26 @@ static char *job_script(const char *model, const cJSON *spec, const cJSON *ec)
  * stdin with shell builtins, then become docker.  No other process is
  * spawned on the host, so a start costs what a bare "docker run" does.
  */
-static char *start_command(const struct host *h, const char *id, const char *container)
+static char *start_command(const struct remote *r, const char *id, const char *container)
 {
+	const struct host *h = &r->host;
 	struct sbuf b = {0};
 	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
 	sb_quote(&b, id);
+	if (!strcmp(r->runtime, "process")) {
+		/* This machine: a detached session of its own, its pid kept
+		 * where cosmos-ctl looks for it. */
+		sb_puts(&b, ".sh; } || exit 1; COSMOS_ENGINE=");
+		sb_quote(&b, r->engine);
+		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
+		sb_quote(&b, id);
+		sb_puts(&b, " </dev/null >/dev/null 2>&1 & echo $! >runs/");
+		sb_quote(&b, id);
+		sb_puts(&b, ".pid && echo $!");
+		return b.s;
+	}
 	sb_puts(&b, ".sh; } && exec ");
-	sb_puts(&b, h->sudo ? "sudo -n docker" : "docker");
+	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
 	sb_puts(&b, " run -d --rm --name ");
 	sb_quote(&b, container);
 	/* docker_options is split on blanks: each word is passed on quoted. */
@@ -269,7 +282,7 @@ struct flight {
 	char id[ID_LEN + 1];
 	char container[64];
 	struct remote *r;
-	struct ssh_job *job;
+	struct rjob *job;
 	char *job_text;
 	struct sbuf out, err;
 	uint64_t uploaded;
@@ -290,8 +303,8 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	char err[512];
 	struct remote *r = remote_get(host, err, sizeof err);
 	if (!r) {
-		item_warn(it, "%s", *err ? err : "no GPU host is configured (see cosmos(7), HOSTS)");
-		f->rc = *err ? EX_SOME : EX_UNAVAIL;
+		item_warn(it, "%s", err);
+		f->rc = EX_SOME;
 		return;
 	}
 	if (r->failed) {
@@ -305,7 +318,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	snprintf(f->container, sizeof f->container, "cosmos_%s_%.8s", model, jstr(rec, "id"));
 	if (jstr(req, "prompt_id"))
 		jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
-	jset_str(rec, "backend", "docker");
+	jset_str(rec, "backend", r->local ? "local" : "docker");
 	jset_str(rec, "host", r->host.name);
 	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
 	if (ec)
@@ -337,7 +350,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	f->r = r;
 	f->job_text = job_script(model, spec, ec);
 	cJSON_Delete(spec);
-	char *cmd = start_command(&r->host, f->id, f->container);
+	char *cmd = start_command(r, f->id, f->container);
 	f->job = remote_start(r, cmd, f->job_text, strlen(f->job_text), &f->out, &f->err);
 	free(cmd);
 	if (!f->job) {
@@ -359,7 +372,7 @@ static int land(struct flight *f, int st)
 		if (f->err.s)
 			while (f->err.len && (f->err.s[f->err.len - 1] == '\n' || f->err.s[f->err.len - 1] == ' '))
 				f->err.s[--f->err.len] = '\0';
-		char *reason = st < 0 ? xstrdup(ssh_error(f->r->ssh))
+		char *reason = st < 0 ? xstrdup(f->r->err)
 		                      : xasprintf("container did not start: %s", f->err.len ? shown(f->err.s) : "no message");
 		item_warn(&where, "%s: %s", f->id, reason);
 		fail_run(f->id, reason);
@@ -377,7 +390,10 @@ static int land(struct flight *f, int st)
 	jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
 	if (f->out.s) {
 		f->out.s[strcspn(f->out.s, "\n")] = '\0';
-		jset_str(job_o, "container_id", f->out.s);
+		if (!strcmp(f->r->runtime, "process"))
+			jset_num(job_o, "pid", atof(f->out.s));
+		else
+			jset_str(job_o, "container_id", f->out.s);
 	}
 	if (store_update(f->id, record_patch, patch, &now) < 0)
 		err_(EX_STORE, "cannot update run %s", f->id);
@@ -410,16 +426,16 @@ static int land_oldest(void)
 			struct flight *g = &queue[(qhead + i) % IN_FLIGHT];
 			if (!g->job)
 				continue;
-			int r = ssh_step(g->r->ssh, g->job);
+			int r = remote_step(g->r, g->job);
 			if (r == SSH_DONE || r < 0) {
-				g->status = r < 0 ? -1 : ssh_job_status(g->job);
-				ssh_job_free(g->job);
+				g->status = r < 0 ? -1 : remote_job_status(g->job);
+				remote_job_free(g->job);
 				g->job = NULL;
 			}
 			blocked &= r == SSH_BLOCKED;
 		}
-		if (f->job && blocked && ssh_wait(f->r->ssh) < 0) {
-			ssh_job_free(f->job);
+		if (f->job && blocked && remote_wait(f->r) < 0) {
+			remote_job_free(f->job);
 			f->job = NULL;
 			f->status = -1;
 		}

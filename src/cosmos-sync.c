@@ -326,7 +326,7 @@ static int sync_host(const char *host, struct runs *rs)
 	char err[512];
 	struct remote *r = remote_get(host, err, sizeof err);
 	if (!r || r->failed) {
-		warnx_("%s", !r ? (*err ? err : "no host configured") : r->err);
+		warnx_("%s", !r ? err : r->err);
 		return r ? EX_UNAVAIL : EX_SOME;
 	}
 	struct sbuf in = {0}, out = {0}, errout = {0};
@@ -342,7 +342,7 @@ static int sync_host(const char *host, struct runs *rs)
 	}
 	if (!in.len)
 		return 0;
-	char *words = xasprintf("status %s", r->host.sudo ? "1" : "0");
+	char *words = xasprintf("status %s", r->runtime);
 	int st = remote_ctl(r, words, in.s, in.len, &out, &errout);
 	free(words);
 	int rc = 0;
@@ -457,7 +457,7 @@ static int cancel(struct runs *rs)
 			struct remote *r = remote_get(h, err, sizeof err);
 			struct sbuf words = {0};
 			sb_puts(&words, "cancel ");
-			sb_quote(&words, r && r->host.sudo ? "1" : "0");
+			sb_quote(&words, r ? r->runtime : "docker");
 			sb_puts(&words, " ");
 			sb_quote(&words, run->id);
 			sb_puts(&words, " ");
@@ -507,7 +507,7 @@ static int show_log(struct run *run, int follow)
 		errx_(r ? EX_UNAVAIL : EX_SOME, "%s", r ? r->err : err);
 	struct sbuf words = {0};
 	sb_puts(&words, "log ");
-	sb_quote(&words, r->host.sudo ? "1" : "0");
+	sb_quote(&words, r->runtime);
 	sb_puts(&words, " ");
 	sb_quote(&words, run->id);
 	sb_puts(&words, " ");
