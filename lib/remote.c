@@ -501,6 +501,15 @@ done:
 	return rel;
 }
 
+int remote_exists(struct remote *r, const char *rel)
+{
+	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
+	uint64_t size;
+	int there = t_stat(r, path, &size);
+	free(path);
+	return there == 0;
+}
+
 int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t size)
 {
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);

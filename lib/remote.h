@@ -88,6 +88,9 @@ void remote_job_free(struct rjob *j);
  */
 char *remote_stage(struct remote *r, const char *local);
 
+/* Is WORKDIR/rel there? */
+int remote_exists(struct remote *r, const char *rel);
+
 /* Download WORKDIR/rel to local, checking the size; 0 or -1 (r->err). */
 int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t size);
 

@@ -94,12 +94,10 @@ static char *same_host_output(struct remote *r, const cJSON *req, const char *lo
 	if (s && jstr(s, "host") && !strcmp(jstr(s, "host"), r->host.name) &&
 	    jstr(jobj(s, "outputs"), "video") && !strcmp(jstr(jobj(s, "outputs"), "video"), local)) {
 		char *cand = xasprintf("outputs/run_%s/output.mp4", src);
-		char *full = xasprintf("%s/%s", r->sftp_dir, cand);
-		if (ssh_stat(r->ssh, full, NULL) == 0)
+		if (remote_exists(r, cand))
 			rel = cand;
 		else
 			free(cand);
-		free(full);
 	}
 	cJSON_Delete(s);
 	return rel;

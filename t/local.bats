@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# The local backend: no host configured, runs on this machine with the
+# reference engine (or, for failure tests, the stand-in model).
+
+load helper
+
+setup_file() {
+	export COSMOS_CONFIG=$BATS_FILE_TMPDIR/no-hosts
+	export COSMOS_LOCAL_RUNTIME=process
+	export STANDIN_STATE=$BATS_FILE_TMPDIR/standin
+	mkdir -p "$STANDIN_STATE"
+}
+
+teardown() {
+	rm -f "$STANDIN_STATE"/model-*
+	# Stop whatever a test left running.
+	for p in "$COSMOS_DIR"/local/runs/*.pid; do
+		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
+	done
+	true
+}
+
+wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
+
+@test "no host configured: upscale runs here with the reference engine, 3840x2160" {
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	id=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -r '[.backend, .host, .status] | join(" ")' <<<"$output")" "local local submitted"
+	[ "$(jq -r .job.pid <<<"$output")" -gt 1 ]
+	run wait_all "$id"
+	assert_success
+	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
+		"$COSMOS_DIR/runs/$id/output.mp4"
+	assert_output 3840,2160
+	grep -q 'lanczos upscale to 3840x2160' "$COSMOS_DIR/runs/$id/run.log"
+}
+
+@test "transfer, then upscale from that run with a prompt, on this machine" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	t=$(cosmos-spec transfer "$p" | cosmos-submit | jq -r .id)
+	wait_all "$t" >/dev/null
+	grep -q 'STAND-IN for Cosmos Transfer' "$COSMOS_DIR/runs/$t/run.log"
+	u=$(cosmos-spec upscale --from-run "$t" --prompt "crisp" | cosmos-submit)
+	assert_equal "$(jq -r .job.uploaded_bytes <<<"$u")" 0
+	run wait_all "$(jq -r .id <<<"$u")"
+	assert_success
+	assert_equal "$(jq -c . "$COSMOS_DIR/runs/$(jq -r .id <<<"$u")/spec_used.json")" \
+		"{\"input_video_path\":\"outputs/run_$t/output.mp4\",\"upscale\":{\"control_weight\":0.5},\"prompt\":\"crisp\"}"
+}
+
+@test "enhance on this machine replaces the prompt text" {
+	p=$(make_prompt "a cube" "$CLIPS/full")
+	id=$(cosmos-spec enhance "$p" | cosmos-submit | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .prompt_text "$COSMOS_DIR/prompts/$p.json")" "a cube, in rich detail, with soft cinematic light"
+}
+
+@test "a failing engine gives failed with its exit code" {
+	echo 3 >"$STANDIN_STATE/model-exit"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	run wait_all "$id"
+	assert_failure 1
+	assert_equal "$(jq -c '[.status, .exit_code]' "$COSMOS_DIR/runs/$id.json")" '["failed",3]'
+}
+
+@test "cancel stops the process group; a job killed behind our back is lost" {
+	echo 30 >"$STANDIN_STATE/model-sleep"
+	a=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	b=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	pid=$(cat "$COSMOS_DIR/local/runs/$a.pid")
+	run cosmos-sync --cancel "$a"
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" cancelled
+	# Nothing of the job is alive (zombies may wait for a reaper).
+	run bash -c "ps -o stat= -g $pid | grep -v '^Z'"
+	assert_output ""
+	kill -KILL -- "-$(cat "$COSMOS_DIR/local/runs/$b.pid")"
+	sleep 0.2
+	run cosmos-sync "$b"
+	assert_equal "$(jq -r '[.status, .reason] | join(": ")' <<<"$output")" \
+		"failed: lost: the container is gone and left no completion marker"
+}
+
+@test "logs on this machine: --log --follow until the end" {
+	echo 2 >"$STANDIN_STATE/model-sleep"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	run timeout 30 cosmos-sync --log --follow "$id"
+	assert_success
+	assert_line "[COSMOS_COMPLETE] exit_code=0"
+}
+
+@test "--host local picks this machine even when a hosts file names others" {
+	printf '[far]\naddress = 192.0.2.1\nworkdir = /w\n' >"$BATS_TEST_TMPDIR/hosts"
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts run bash -c \
+		"cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit --host local"
+	assert_success
+	assert_equal "$(jq -r .backend <<<"$output")" local
+	wait_all >/dev/null
+}
