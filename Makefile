@@ -12,8 +12,8 @@ DESTDIR ?=
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
-PROGS   = cosmos-spec cosmos-manifest cosmos-submit cosmos-sync
-LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c
+PROGS   = cosmos cosmos-spec cosmos-manifest cosmos-submit cosmos-sync
+LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c lib/progress.c
 TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto
 
@@ -108,14 +108,17 @@ bench: deps all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cosmos \
-	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(PROGS:%=$(BINDIR)/%) $(DESTDIR)$(PREFIX)/bin/
 	cp -R share/cosmos/. $(DESTDIR)$(PREFIX)/share/cosmos/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 644 share/bash-completion/completions/cosmos $(DESTDIR)$(PREFIX)/share/bash-completion/completions/
 
 uninstall:
-	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cosmos
+	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) $(DESTDIR)$(PREFIX)/share/man/man7/cosmos.7
 	rm -rf $(DESTDIR)$(PREFIX)/share/cosmos
 
 clean:

@@ -1,6 +1,7 @@
 /* ssh.c - one libssh2 connection per host; see ssh.h. */
 #define _GNU_SOURCE
 #include "ssh.h"
+#include "progress.h"
 #include "util.h"
 
 #include <errno.h>
@@ -582,7 +583,11 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 	char *buf = xmalloc(XFER);
 	int r = f ? 0 : -1;
 	uint64_t total = 0;
+	struct stat st;
+	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	const char *base = strrchr(local, '/') ? strrchr(local, '/') + 1 : local;
 	while (r == 0) {
+		progress(base, total, size, "B");
 		ssize_t n = read(fd, buf, XFER);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -595,6 +600,7 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 		r = write_remote(c, f, buf, (size_t)n, remote);
 		total += (uint64_t)n;
 	}
+	progress_end();
 	if (f && libssh2_sftp_close(f) && r == 0) {
 		fail(c, "%s: close failed: %s", remote, lib_error(c));
 		r = -1;
@@ -620,8 +626,13 @@ int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t 
 	int r = fd < 0 ? -1 : 0;
 	if (fd < 0)
 		fail(c, "%s: %s", tmp, strerror(errno));
-	uint64_t total = 0;
+	uint64_t total = 0, size = 0;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	if (libssh2_sftp_fstat(f, &a) == 0)
+		size = a.filesize;
+	const char *base = strrchr(remote, '/') ? strrchr(remote, '/') + 1 : remote;
 	while (r == 0) {
+		progress(base, total, size, "B");
 		ssize_t n = libssh2_sftp_read(f, buf, XFER);
 		if (n < 0) {
 			fail(c, "%s: read failed: %s", remote, lib_error(c));
@@ -639,6 +650,7 @@ int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t 
 		}
 		total += (uint64_t)n;
 	}
+	progress_end();
 	libssh2_sftp_close(f);
 	if (fd >= 0) {
 		int bad = fsync(fd) < 0;

@@ -1,0 +1,398 @@
+/*
+ * cosmos - the front door.
+ *
+ *	cosmos CMD [ARG ...]            runs cosmos-CMD (as git does)
+ *	cosmos create prompt TEXT DIR   cosmos-spec prompt
+ *	cosmos inference PROMPT_ID ...  cosmos-spec transfer | cosmos-submit
+ *	cosmos upscale SOURCE [--wait]  cosmos-spec upscale | cosmos-submit
+ *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-submit
+ *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
+ *
+ * Invariants:
+ *  - It only composes the small programs (found beside it, else on PATH);
+ *    every record it shows was printed by one of them, and their exit
+ *    status is its own.
+ *  - On a terminal it draws tables (colour unless NO_COLOR is set) and
+ *    progress on stderr; with --json, or when stdout is not a terminal,
+ *    it prints the programs' JSON lines unchanged.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progress.h"
+#include "record.h"
+#include "shell.h"
+#include "util.h"
+
+static int json, color;
+
+static _Noreturn void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: cosmos [--json] COMMAND [ARG ...]\n"
+	    "\n"
+	    "  create prompt [--name N] [--negative T] TEXT DIR   store a prompt\n"
+	    "  inference PROMPT_ID ... [--weights vis=W,...] [--wait]  Cosmos Transfer runs\n"
+	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--prompt T] [--wait]\n"
+	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--wait]\n"
+	    "  status                      sync, then show unfinished runs\n"
+	    "  list [cosmos-manifest options]   runs (or --type prompt), newest first\n"
+	    "  show ID                     one run or prompt\n"
+	    "  logs [-f] RUN               print or follow a run's log\n"
+	    "  kill RUN ...                cancel runs\n"
+	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest\n"
+	    "\n"
+	    "Options --host NAME and --delay MS go to cosmos-submit.  See cosmos(1).\n");
+	exit(code);
+}
+
+/* A program's path: beside this one if there, else its name (PATH). */
+static char *prog(const char *name)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *p = xasprintf("%s/%s", exe, name);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return xstrdup(name);
+}
+
+static pid_t spawn(char **argv, int in, int out)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		err_(EX_STORE, "fork");
+	if (pid == 0) {
+		if (in != STDIN_FILENO) {
+			dup2(in, STDIN_FILENO);
+			close(in);
+		}
+		if (out != STDOUT_FILENO) {
+			dup2(out, STDOUT_FILENO);
+			close(out);
+		}
+		char *p = prog(argv[0]);
+		execvp(p, argv);
+		err_(127, "%s", p);
+	}
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return EX_STORE;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * Run a (or a | b); call line() for each line of the last one's stdout as
+ * it comes.  The exit status: the last program's, else the first's.
+ */
+static int pipeline(char **a, char **b, void (*line)(const char *, void *), void *arg)
+{
+	int p1[2], p2[2];
+	if (pipe2(p2, O_CLOEXEC) < 0)
+		err_(EX_STORE, "pipe");
+	pid_t pa, pb = 0;
+	if (b) {
+		if (pipe2(p1, O_CLOEXEC) < 0)
+			err_(EX_STORE, "pipe");
+		pa = spawn(a, STDIN_FILENO, p1[1]);
+		close(p1[1]);
+		pb = spawn(b, p1[0], p2[1]);
+		close(p1[0]);
+	} else
+		pa = spawn(a, STDIN_FILENO, p2[1]);
+	close(p2[1]);
+	FILE *f = fdopen(p2[0], "r");
+	char *l = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&l, &cap, f)) > 0) {
+		if (l[n - 1] == '\n')
+			l[n - 1] = '\0';
+		line(l, arg);
+	}
+	free(l);
+	fclose(f);
+	int ra = reap(pa), rb = b ? reap(pb) : 0;
+	return rb ? rb : ra;
+}
+
+/* --- showing records ------------------------------------------------------ */
+
+static const char *paint(const char *status)
+{
+	if (!color || !status)
+		return "";
+	if (!strcmp(status, "completed"))
+		return "\033[32m";
+	if (!strcmp(status, "failed"))
+		return "\033[31m";
+	if (!strcmp(status, "cancelled"))
+		return "\033[33m";
+	if (!strcmp(status, "running") || !strcmp(status, "submitted"))
+		return "\033[36m";
+	return "";
+}
+
+static int header_done;
+
+static void show_line(const char *l, void *arg)
+{
+	(void)arg;
+	if (json) {
+		puts(l);
+		return;
+	}
+	cJSON *r = cJSON_Parse(l);
+	const char *id = jstr(r, "id");
+	if (!id) {
+		puts(l);
+	} else if (!strncmp(id, "ps_", 3)) {
+		if (!header_done++)
+			printf("%-35s  %-16s  %s\n", "PROMPT", "NAME", "TEXT");
+		printf("%-35s  %-16.16s  %.60s\n", id, jstr(r, "name") ? jstr(r, "name") : "",
+		    jstr(r, "prompt_text") ? jstr(r, "prompt_text") : "");
+	} else {
+		if (!header_done++)
+			printf("%-35s  %-9s  %-10s  %-8s  %-19s  %s\n", "RUN", "TYPE", "STATUS", "HOST", "CREATED", "DETAIL");
+		const char *st = jstr(r, "status"), *created = jstr(r, "created_at");
+		cJSON *out = cJSON_GetObjectItemCaseSensitive(r, "outputs");
+		const char *detail = jstr(out, "video") ? jstr(out, "video")
+		                   : jstr(out, "enhanced_prompt") ? jstr(out, "enhanced_prompt")
+		                   : jstr(r, "reason") ? jstr(r, "reason") : "";
+		printf("%-35s  %-9s  %s%-10s%s  %-8s  %-19.19s  %s\n", id, jstr(r, "model_type") ? jstr(r, "model_type") : "",
+		    paint(st), st ? st : "", *paint(st) ? "\033[0m" : "", jstr(r, "host") ? jstr(r, "host") : "",
+		    created ? created : "", detail);
+	}
+	cJSON_Delete(r);
+}
+
+static void show_fields(const char *l, void *arg)
+{
+	(void)arg;
+	if (json) {
+		puts(l);
+		return;
+	}
+	cJSON *r = cJSON_Parse(l);
+	for (cJSON *m = r ? r->child : NULL; m; m = m->next) {
+		char *v = cJSON_IsString(m) ? xstrdup(m->valuestring) : cJSON_PrintUnformatted(m);
+		printf("%-16s %s%s%s\n", m->string, strcmp(m->string, "status") ? "" : paint(v), v,
+		    !strcmp(m->string, "status") && *paint(v) ? "\033[0m" : "");
+		free(v);
+	}
+	puts("");
+	cJSON_Delete(r);
+}
+
+static void count_nothing(const char *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+}
+
+/* --- building argument lists --------------------------------------------- */
+
+struct args {
+	char **v;
+	int n;
+};
+
+static void add(struct args *a, const char *s)
+{
+	a->v = xrealloc(a->v, (size_t)(a->n + 2) * sizeof *a->v);
+	a->v[a->n++] = (char *)s;
+	a->v[a->n] = NULL;
+}
+
+/* Split a command's words: --host/--delay to submit, --wait here, the rest to spec. */
+static int split_submit(int argc, char **argv, struct args *spec, struct args *submit)
+{
+	int wait = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait"))
+			wait = 1;
+		else if ((!strcmp(argv[i], "--host") || !strcmp(argv[i], "--delay")) && i + 1 < argc) {
+			add(submit, argv[i]);
+			add(submit, argv[++i]);
+		} else
+			add(spec, argv[i]);
+	}
+	return wait;
+}
+
+/* --- waiting -------------------------------------------------------------- */
+
+struct waited {
+	struct args ids;
+	int finished;
+};
+
+static void collect_id(const char *l, void *arg)
+{
+	struct waited *w = arg;
+	cJSON *r = cJSON_Parse(l);
+	if (jstr(r, "id"))
+		add(&w->ids, xstrdup(jstr(r, "id")));
+	cJSON_Delete(r);
+	show_line(l, NULL);
+}
+
+static void count_finished(const char *l, void *arg)
+{
+	struct waited *w = arg;
+	cJSON *r = cJSON_Parse(l);
+	if (status_terminal(jstr(r, "status")))
+		w->finished++;
+	cJSON_Delete(r);
+	progress("waiting for runs", (uint64_t)w->finished, (uint64_t)w->ids.n, "runs");
+}
+
+/* Submit spec's requests; with wait, follow them to the end and show them. */
+static int submit_and_wait(struct args *spec, struct args *submit, int wait)
+{
+	struct waited w = {{0}, 0};
+	int rc = pipeline(spec->v, submit->v, wait ? collect_id : show_line, &w);
+	if (!wait || w.ids.n == 0)
+		return rc;
+	struct args sync = {0};
+	add(&sync, "cosmos-sync");
+	add(&sync, "--wait");
+	add(&sync, "--interval");
+	add(&sync, "1");
+	for (int i = 0; i < w.ids.n; i++)
+		add(&sync, w.ids.v[i]);
+	progress("waiting for runs", 0, (uint64_t)w.ids.n, "runs");
+	int src = pipeline(sync.v, NULL, count_finished, &w);
+	progress_end();
+	struct args man = {0};
+	add(&man, "cosmos-manifest");
+	for (int i = 0; i < w.ids.n; i++)
+		add(&man, w.ids.v[i]);
+	header_done = 0;
+	if (!json)
+		puts("");
+	if (json)
+		header_done = 1;
+	pipeline(man.v, NULL, show_line, NULL);
+	for (int i = 0; i < w.ids.n; i++)
+		free(w.ids.v[i]);
+	free(w.ids.v);
+	free(sync.v);
+	free(man.v);
+	return rc ? rc : src;
+}
+
+static int simple(const char *program, const char *first, int argc, char **argv,
+    void (*line)(const char *, void *))
+{
+	struct args a = {0};
+	add(&a, program);
+	if (first)
+		add(&a, first);
+	for (int i = 0; i < argc; i++)
+		add(&a, argv[i]);
+	int rc = pipeline(a.v, NULL, line, NULL);
+	free(a.v);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	progname = "cosmos";
+	signal(SIGPIPE, SIG_DFL);
+	/* --json anywhere, for the front door's own commands. */
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else
+			argv[n++] = argv[i];
+	}
+	argc = n;
+	argv[argc] = NULL;
+	json |= !isatty(STDOUT_FILENO);
+	color = !json && !getenv("NO_COLOR");
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		usage(argc < 2 ? EX_USAGE_ : 0);
+	const char *cmd = argv[1];
+	argc -= 2;
+	argv += 2;
+	int rc;
+	struct args spec = {0}, submit = {0};
+	add(&submit, "cosmos-submit");
+	if (!strcmp(cmd, "create")) {
+		if (argc < 1 || strcmp(argv[0], "prompt"))
+			usage(EX_USAGE_);
+		rc = simple("cosmos-spec", "prompt", argc - 1, argv + 1, show_line);
+	} else if (!strcmp(cmd, "inference") || !strcmp(cmd, "upscale") || !strcmp(cmd, "enhance-batch")) {
+		add(&spec, "cosmos-spec");
+		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "upscale") ? "upscale" : "enhance");
+		int wait = split_submit(argc, argv, &spec, &submit);
+		rc = submit_and_wait(&spec, &submit, wait);
+	} else if (!strcmp(cmd, "status")) {
+		struct args s = {0};
+		add(&s, "cosmos-sync");
+		int src = pipeline(s.v, NULL, json ? show_line : count_nothing, NULL);
+		free(s.v);
+		header_done = 0;
+		char *active[] = {"pending,submitted,running"};
+		rc = simple("cosmos-manifest", "--status", 1, active, show_line);
+		if (!json && !header_done)
+			puts("no unfinished runs");
+		rc = rc ? rc : src;
+	} else if (!strcmp(cmd, "list")) {
+		rc = simple("cosmos-manifest", NULL, argc, argv, show_line);
+	} else if (!strcmp(cmd, "show")) {
+		if (argc < 1)
+			usage(EX_USAGE_);
+		struct args a = {0};
+		add(&a, "cosmos-manifest");
+		for (int i = 0; i < argc; i++)
+			add(&a, argv[i]);
+		rc = pipeline(a.v, NULL, show_fields, NULL);
+		free(a.v);
+	} else if (!strcmp(cmd, "logs")) {
+		struct args a = {0};
+		add(&a, "cosmos-sync");
+		add(&a, "--log");
+		for (int i = 0; i < argc; i++)
+			add(&a, !strcmp(argv[i], "-f") ? "--follow" : argv[i]);
+		execvp(prog("cosmos-sync"), a.v);
+		err_(127, "cosmos-sync");
+	} else if (!strcmp(cmd, "kill")) {
+		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
+	} else {
+		/* cosmos CMD: run cosmos-CMD, as git does. */
+		char *name = xasprintf("cosmos-%s", cmd), *p = prog(name);
+		argv[-1] = name;
+		execvp(p, argv - 1);
+		errx_(EX_USAGE_, "'%s' is not a cosmos command (no %s); see cosmos --help", shown(cmd), name);
+	}
+	free(spec.v);
+	free(submit.v);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err_(EX_STORE, "stdout");
+	return rc;
+}
