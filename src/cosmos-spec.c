@@ -13,7 +13,8 @@
  *    the run record will hold it, and "spec", exactly what the model will
  *    read, with local paths that cosmos-submit maps to the host's.
  *  - Options are checked before any input is read; a bad option does
- *    nothing.  A bad input item is reported with where it came from and
+ *    nothing.  They may follow the ids of transfer and enhance (which
+ *    cannot begin with '-'); prompt stops at its TEXT, which may.  A bad input item is reported with where it came from and
  *    the others are still processed; the exit status says some failed.
  */
 #define _GNU_SOURCE
@@ -303,7 +304,7 @@ static int cmd_transfer(int argc, char **argv)
 		.guidance = 5, .sigma_max = 70, .blur = "medium", .canny = "medium",
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'w': parse_weights(optarg, o.weight); break;
 		case 's': o.steps = opt_long("--steps", optarg, 1, 1000); break;
@@ -448,7 +449,7 @@ static int cmd_upscale(int argc, char **argv)
 	struct upscale_opts o = {.weight = 0.5};
 	const char *run = NULL, *video = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r': run = optarg; break;
 		case 'v': video = optarg; break;
@@ -525,7 +526,7 @@ static int cmd_enhance(int argc, char **argv)
 	};
 	struct enhance_opts o = {.model = "pixtral"};
 	int c;
-	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 'm') {
 			if (strcmp(optarg, "pixtral") != 0)
 				errx_(EX_USAGE_, "--model: '%s' is not a known prompt upsampler (pixtral)", shown(optarg));

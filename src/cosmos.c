@@ -379,8 +379,14 @@ int main(int argc, char **argv)
 		add(&a, "--log");
 		for (int i = 0; i < argc; i++)
 			add(&a, !strcmp(argv[i], "-f") ? "--follow" : argv[i]);
-		execvp(prog("cosmos-sync"), a.v);
-		err_(127, "cosmos-sync");
+		char *p = prog("cosmos-sync");
+		execvp(p, a.v);
+		warn_("%s", p);
+		free(p);
+		free(a.v);
+		free(spec.v);
+		free(submit.v);
+		return 127;
 	} else if (!strcmp(cmd, "kill")) {
 		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
 	} else {
@@ -388,7 +394,12 @@ int main(int argc, char **argv)
 		char *name = xasprintf("cosmos-%s", cmd), *p = prog(name);
 		argv[-1] = name;
 		execvp(p, argv - 1);
-		errx_(EX_USAGE_, "'%s' is not a cosmos command (no %s); see cosmos --help", shown(cmd), name);
+		warnx_("'%s' is not a cosmos command (no %s); see cosmos --help", shown(cmd), name);
+		free(p);
+		free(name);
+		free(spec.v);
+		free(submit.v);
+		return EX_USAGE_;
 	}
 	free(spec.v);
 	free(submit.v);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# Every README example that can run here: the blocks tagged tour-local,
+# tour-make and tour-host, run in order, as written.
+
+load helper
+load sshd
+
+# readme_blocks TAG: the code of every block whose info string ends in TAG.
+readme_blocks() {
+	awk -v tag="$1" '
+		/^```/ { if (inside) { inside = 0; next } if ($0 ~ (" " tag "$")) { inside = 1; next } }
+		inside { print }
+	' "$BATS_TEST_DIRNAME/../README.md"
+}
+
+tour_dir() {
+	cd "$BATS_TEST_TMPDIR"
+	mkdir -p shots/robot clips
+	cp "$CLIPS/color-only/color.mp4" shots/robot/color.mp4
+	cp "$CLIPS/color-only/color.mp4" clips/a.mp4
+	cp "$CLIPS/color-only/color.mp4" clips/b.mp4
+}
+
+@test "README: the README has tour blocks of each kind" {
+	[ "$(readme_blocks tour-local | grep -c .)" -ge 10 ]
+	[ "$(readme_blocks tour-make | grep -c .)" -ge 5 ]
+	[ "$(readme_blocks tour-host | grep -c .)" -ge 5 ]
+}
+
+@test "README: the tour on this machine runs as written" {
+	tour_dir
+	readme_blocks tour-local >tour.sh
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts run bash -e -o pipefail tour.sh
+	assert_success
+	assert_line --partial "[reference engine] lanczos upscale to 3840x2160"
+	assert_line "3840,2160"
+	assert_line --regexp $'^.*/clips/a\\.mp4\tcompleted$'
+	refute_output --partial "failed"
+}
+
+@test "README: the Makefile example runs as written" {
+	tour_dir
+	readme_blocks tour-make >Makefile
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts run make -j4
+	assert_success
+	assert_equal "$(jq -r .status upscaled.jsonl | sort -u)" completed
+	assert_equal "$(wc -l <upscaled.jsonl)" 2
+}
+
+@test "README: the GPU host tour runs as written against the test host" {
+	sshd_start
+	sed -i 's/^\[testhost\]/[gpu1]/' "$COSMOS_CONFIG"
+	tour_dir
+	readme_blocks tour-host >tour.sh
+	run bash -e -o pipefail tour.sh
+	sshd_stop
+	assert_success
+	assert_line --regexp '"host":"gpu1"'
+	assert_line --regexp '"uploaded":0'
+	assert_line "[COSMOS_COMPLETE] exit_code=0"
+}
