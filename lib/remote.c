@@ -282,11 +282,7 @@ static int install_scripts(struct remote *r)
 	char *version = scripts_version(&names);
 	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; mkdir -p ",
 	    r->cd.s);
-	if (!strncmp(r->host.hf_cache, "~/", 2)) {
-		sb_puts(&cmd, "\"$HOME\"/");
-		sb_quote(&cmd, r->host.hf_cache + 2);
-	} else
-		sb_quote(&cmd, r->host.hf_cache);
+	sb_quote_home(&cmd, r->host.hf_cache);
 	sb_puts(&cmd, " 2>/dev/null; true");
 	int st = t_exec(r, cmd.s, NULL, 0, &out, NULL);
 	int rc = -1;
@@ -392,15 +388,9 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 		return NULL;
 	}
 	const char *wd = r->host.workdir;
-	if (!strncmp(wd, "~/", 2)) {
-		r->sftp_dir = xstrdup(wd + 2);
-		sb_puts(&r->cd, "cd \"$HOME\"/");
-		sb_quote(&r->cd, wd + 2);
-	} else {
-		r->sftp_dir = xstrdup(wd);
-		sb_puts(&r->cd, "cd ");
-		sb_quote(&r->cd, wd);
-	}
+	r->sftp_dir = xstrdup(strncmp(wd, "~/", 2) ? wd : wd + 2);
+	sb_puts(&r->cd, "cd ");
+	sb_quote_home(&r->cd, wd);
 	sb_puts(&r->cd, " && ");
 	if (!r->local) {
 		r->runtime = r->host.sudo ? "sudo-docker" : "docker";

@@ -66,3 +66,12 @@ char *shquote(const char *s)
 	sb_quote(&b, s);
 	return b.s;
 }
+
+void sb_quote_home(struct sbuf *b, const char *path)
+{
+	if (!strncmp(path, "~/", 2)) {
+		sb_puts(b, "\"$HOME\"/");
+		sb_quote(b, path + 2);
+	} else
+		sb_quote(b, path);
+}

@@ -21,6 +21,8 @@ void sb_puts(struct sbuf *b, const char *s);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as one shell word: ' ... ' with each ' written as '\''. */
 void sb_quote(struct sbuf *b, const char *s);
+/* The same for a path, except that a leading "~/" becomes "$HOME"/. */
+void sb_quote_home(struct sbuf *b, const char *path);
 void sb_free(struct sbuf *b);
 
 /* s as one shell word, newly allocated. */

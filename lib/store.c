@@ -192,6 +192,14 @@ char *record_line(const cJSON *rec, size_t *len)
 	return line;
 }
 
+void record_print(const cJSON *rec)
+{
+	size_t len;
+	char *line = record_line(rec, &len);
+	fwrite(line, 1, len, stdout);
+	free(line);
+}
+
 static cJSON *parse_record(const char *buf, size_t len)
 {
 	cJSON *rec = cJSON_ParseWithLength(buf, len);

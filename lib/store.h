@@ -77,5 +77,7 @@ int store_scan(enum id_kind kind, store_scan_fn fn, void *arg);
 
 /* Serialize a record as the store writes it: one line, newline-ended. */
 char *record_line(const cJSON *rec, size_t *len);
+/* Print it on stdout. */
+void record_print(const cJSON *rec);
 
 #endif

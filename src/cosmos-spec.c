@@ -54,14 +54,6 @@ static _Noreturn void usage(void)
 	exit(EX_USAGE_);
 }
 
-static void emit(const cJSON *req)
-{
-	size_t len;
-	char *line = record_line(req, &len);
-	fwrite(line, 1, len, stdout);
-	free(line);
-}
-
 static double opt_double(const char *opt, const char *s, double lo, double hi)
 {
 	double d;
@@ -226,7 +218,7 @@ static int cmd_prompt(int argc, char **argv)
 	free(seg);
 	if (store_create(p) < 0)
 		err_(EX_STORE, "cannot store prompt %s", jstr(p, "id"));
-	emit(p);
+	record_print(p);
 	cJSON_Delete(p);
 	return EX_OK;
 }
@@ -280,7 +272,7 @@ static int one_transfer(struct items *it, const char *text, void *arg)
 		jset_str(targets[t], "blur_strength", o->blur);
 		jset_str(targets[t], "canny_threshold", o->canny);
 	}
-	emit(req);
+	record_print(req);
 	cJSON_Delete(req);
 	cJSON_Delete(p);
 	return 0;
@@ -392,7 +384,7 @@ static int emit_upscale(struct items *it, const struct upscale_opts *o, const ch
 	jset_num(jobj(spec, "upscale"), "control_weight", o->weight);
 	if (o->prompt)
 		jset_str(spec, "prompt", o->prompt);
-	emit(req);
+	record_print(req);
 	cJSON_Delete(req);
 	free(video);
 	free(prompt_id);
@@ -511,7 +503,7 @@ static int one_enhance(struct items *it, const char *text, void *arg)
 	cJSON *list = cJSON_CreateArray();
 	cJSON_AddItemToArray(list, item);
 	jset(req, "spec", list);
-	emit(req);
+	record_print(req);
 	cJSON_Delete(req);
 	cJSON_Delete(p);
 	return 0;

@@ -215,24 +215,12 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 	}
 	free(opts);
 	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
-	if (!strncmp(h->hf_cache, "~/", 2)) {
-		sb_puts(&b, "\"$HOME\"/");
-		sb_quote(&b, h->hf_cache + 2);
-	} else
-		sb_quote(&b, h->hf_cache);
+	sb_quote_home(&b, h->hf_cache);
 	sb_puts(&b, ":/root/.cache/huggingface ");
 	sb_quote(&b, h->image);
 	sb_puts(&b, " sh bashscripts/cosmos-job ");
 	sb_quote(&b, id);
 	return b.s;
-}
-
-static void emit(const cJSON *rec)
-{
-	size_t len;
-	char *line = record_line(rec, &len);
-	fwrite(line, 1, len, stdout);
-	free(line);
 }
 
 /* Mark a run failed with a reason, and print it. */
@@ -245,7 +233,7 @@ static void fail_run(const char *id, const char *reason)
 	jset_str(patch, "reason", reason);
 	jset_str(patch, "completed_at", ts);
 	if (store_update(id, record_patch, patch, &now) >= 0 && now)
-		emit(now);
+		record_print(now);
 	cJSON_Delete(now);
 	cJSON_Delete(patch);
 }
@@ -267,7 +255,7 @@ static int dry_run(struct items *it, const cJSON *req, const char *host)
 		jset(out, "uploads", uploads);
 		jset_str(out, "container", "cosmos_<model_type>_<id[:8]>");
 		jset(out, "spec", cJSON_Duplicate(spec, 1));
-		emit(out);
+		record_print(out);
 	}
 	cJSON_Delete(out);
 	cJSON_Delete(spec);
@@ -395,7 +383,7 @@ static int land(struct flight *f, int st)
 	}
 	if (store_update(f->id, record_patch, patch, &now) < 0)
 		err_(EX_STORE, "cannot update run %s", f->id);
-	emit(now);
+	record_print(now);
 	cJSON_Delete(now);
 	cJSON_Delete(patch);
 out:

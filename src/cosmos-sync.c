@@ -54,14 +54,6 @@ static _Noreturn void usage(void)
 	exit(EX_USAGE_);
 }
 
-static void emit(const cJSON *rec)
-{
-	size_t len;
-	char *line = record_line(rec, &len);
-	fwrite(line, 1, len, stdout);
-	free(line);
-}
-
 static void add_run(struct runs *rs, const char *id, cJSON *rec)
 {
 	if (rs->n % 256 == 0)
@@ -206,7 +198,7 @@ static int finish_run(cJSON *rec, void *arg)
 			cJSON_DeleteItemFromObjectCaseSensitive(np, "previous_texts");
 			if (store_create(np) == 0) {
 				jset_str(out, "enhanced_prompt_id", f->e->new_id);
-				emit(np);
+				record_print(np);
 			}
 			cJSON_Delete(np);
 		} else if (p)
@@ -314,7 +306,7 @@ static void apply(struct run *run, cJSON *patch, struct enhanced *e)
 	if (v < 0)
 		err_(EX_STORE, "cannot update run %s", run->id);
 	if (v == STORE_WRITE)
-		emit(now);
+		record_print(now);
 	cJSON_Delete(run->rec);
 	run->rec = now;
 	run->done = status_terminal(jstr(now, "status"));
