@@ -3,6 +3,8 @@
 #include "input.h"
 #include "util.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +32,59 @@ static char *trim(char *s)
 	return s;
 }
 
+/*
+ * The next line of stdin, NUL-terminated in place, with *n its length
+ * before the terminator; NULL at the end.  Our own buffer (not stdio), so
+ * that items_ready() can tell what is already at hand.
+ */
+static char *read_line(struct items *it, size_t *n)
+{
+	for (;;) {
+		char *start = it->buf + it->pos, *nl = it->len > it->pos ? memchr(start, '\n', it->len - it->pos) : NULL;
+		if (nl || (it->eof && it->len > it->pos)) {
+			size_t l = nl ? (size_t)(nl - start) : it->len - it->pos;
+			start[l] = '\0';
+			it->pos += l + (nl ? 1 : 0);
+			*n = l;
+			return start;
+		}
+		if (it->eof)
+			return NULL;
+		if (it->pos > 0) {
+			memmove(it->buf, it->buf + it->pos, it->len - it->pos);
+			it->len -= it->pos;
+			it->pos = 0;
+		}
+		if (it->len + 1 >= it->cap)
+			it->buf = xrealloc(it->buf, it->cap = it->cap ? 2 * it->cap : 65536);
+		ssize_t r = read(STDIN_FILENO, it->buf + it->len, it->cap - it->len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			err_(EX_STORE, "stdin");
+		if (r == 0)
+			it->eof = 1;
+		it->len += (size_t)r;
+	}
+}
+
+int items_ready(struct items *it)
+{
+	if (!it->reading)
+		return it->i < it->argc;
+	if (it->eof || (it->len > it->pos && memchr(it->buf + it->pos, '\n', it->len - it->pos)))
+		return 1;
+	struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
 const char *items_next(struct items *it)
 {
 	for (;;) {
 		if (it->reading) {
-			ssize_t n = getline(&it->buf, &it->cap, stdin);
-			if (n < 0) {
-				if (ferror(stdin))
-					err_(EX_STORE, "stdin");
+			size_t n;
+			char *line = read_line(it, &n);
+			if (!line) {
 				it->reading = 0;
 				if (it->argc == 0)
 					return NULL;
@@ -45,12 +92,12 @@ const char *items_next(struct items *it)
 			}
 			it->lineno++;
 			snprintf(it->where, sizeof it->where, "stdin:%ld", it->lineno);
-			if ((size_t)n != strlen(it->buf)) {
+			if (n != strlen(line)) {
 				item_warn(it, "line holds a NUL byte");
 				it->errors++;
 				continue;
 			}
-			char *s = trim(it->buf);
+			char *s = trim(line);
 			if (*s)
 				return s;
 			continue;
@@ -71,6 +118,7 @@ void items_free(struct items *it)
 {
 	free(it->buf);
 	it->buf = NULL;
+	it->cap = it->len = it->pos = 0;
 }
 
 void item_warn(const struct items *it, const char *fmt, ...)

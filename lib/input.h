@@ -17,8 +17,9 @@ struct items {
 	int argc, i;
 	int reading;   /* inside standard input */
 	long lineno;
-	char *buf;
-	size_t cap;
+	char *buf;          /* bytes read from stdin, not yet returned */
+	size_t cap, len, pos;
+	int eof;
 	char where[32];
 	int errors;    /* items this reader rejected itself */
 };
@@ -28,6 +29,8 @@ void items_init(struct items *it, int argc, char **argv);
 /* The next item, trimmed, or NULL at the end.  it->where names it. */
 const char *items_next(struct items *it);
 void items_free(struct items *it);
+/* Is another line at hand without waiting (buffered, or readable now)? */
+int items_ready(struct items *it);
 
 /* Report a bad item: "prog: WHERE: message". */
 void item_warn(const struct items *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -79,6 +79,8 @@ static const char *check_request(const cJSON *req)
 	const char *src = jstr(ec, "source_run_id");
 	if (src && id_kind(src) != ID_RUN)
 		return "\"source_run_id\" is not a run id";
+	if (cJSON_GetObjectItemCaseSensitive(req, "run_id") && id_kind(jstr(req, "run_id")) != ID_RUN)
+		return "\"run_id\" is not a run id";
 	return NULL;
 }
 
@@ -180,6 +182,9 @@ static char *job_script(const char *model, const cJSON *spec, const cJSON *ec)
 	return b.s;
 }
 
+/* The start command's exit status when the run's job file is already there. */
+#define ALREADY "99"
+
 /*
  * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
  * stdin with shell builtins, then become docker.  No other process is
@@ -189,6 +194,10 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 {
 	const struct host *h = &r->host;
 	struct sbuf b = {0};
+	/* A job file on the host means this run was started once already. */
+	sb_puts(&b, "[ ! -e runs/");
+	sb_quote(&b, id);
+	sb_puts(&b, ".sh ] || { echo 'cosmos: this run was started before' >&2; exit " ALREADY "; } && ");
 	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
 	sb_quote(&b, id);
 	if (!strcmp(r->runtime, "process")) {
@@ -276,6 +285,44 @@ struct flight {
 	int rc;     /* the line's result when it never got a job */
 };
 
+/* Under the lock: a pending run of this model takes its backend and host. */
+struct claim {
+	const char *model, *backend, *host;
+	char why[128];
+};
+
+static int claim(cJSON *rec, void *arg)
+{
+	struct claim *c = arg;
+	const char *st = jstr(rec, "status"), *m = jstr(rec, "model_type");
+	if (!st || strcmp(st, "pending")) {
+		snprintf(c->why, sizeof c->why, "is %s, not pending: not started again", st ? shown(st) : "without status");
+		return STORE_ABORT;
+	}
+	if (!m || strcmp(m, c->model)) {
+		snprintf(c->why, sizeof c->why, "is a %s run, not %s", m ? shown(m) : "typeless", c->model);
+		return STORE_ABORT;
+	}
+	jset_str(rec, "backend", c->backend);
+	jset_str(rec, "host", c->host);
+	return STORE_WRITE;
+}
+
+static int claim_run(struct items *it, const char *id, const char *model, struct remote *r, struct flight *f)
+{
+	struct claim c = {model, r->local ? "local" : "docker", r->host.name, ""};
+	int v = store_update(id, claim, &c, NULL);
+	if (v == STORE_WRITE) {
+		snprintf(f->id, sizeof f->id, "%s", id);
+		return 0;
+	}
+	if (v < 0)
+		item_warn(it, "%s: %s", id, errno == ENOENT ? "no such run" : strerror(errno));
+	else
+		item_warn(it, "%s: %s", id, c.why);
+	return -1;
+}
+
 /* Start one request; its result comes from land(). */
 static void launch(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
 {
@@ -299,19 +346,30 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 		return;
 	}
 	const char *model = jstr(req, "model_type");
-	cJSON *rec = run_new(model);
-	snprintf(f->id, sizeof f->id, "%s", jstr(rec, "id"));
-	snprintf(f->container, sizeof f->container, "cosmos_%s_%.8s", model, jstr(rec, "id"));
-	if (jstr(req, "prompt_id"))
-		jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
-	jset_str(rec, "backend", r->local ? "local" : "docker");
-	jset_str(rec, "host", r->host.name);
 	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
-	if (ec)
-		jset(rec, "execution_config", cJSON_Duplicate(ec, 1));
-	if (store_create(rec) < 0)
-		err_(EX_STORE, "cannot store run %s", f->id);
-	cJSON_Delete(rec);
+	if (jstr(req, "run_id")) {
+		/* A run made beforehand (a batch's child): it must still be pending. */
+		if (claim_run(it, jstr(req, "run_id"), model, r, f) < 0) {
+			f->rc = EX_SOME;
+			return;
+		}
+	} else {
+		cJSON *rec = run_new(model);
+		snprintf(f->id, sizeof f->id, "%s", jstr(rec, "id"));
+		if (jstr(req, "prompt_id"))
+			jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
+		jset_str(rec, "backend", r->local ? "local" : "docker");
+		jset_str(rec, "host", r->host.name);
+		if (ec)
+			jset(rec, "execution_config", cJSON_Duplicate(ec, 1));
+		if (store_create(rec) < 0)
+			err_(EX_STORE, "cannot store run %s", f->id);
+		cJSON_Delete(rec);
+	}
+	char id8[9];
+	memcpy(id8, f->id, 8);
+	id8[8] = '\0';
+	snprintf(f->container, sizeof f->container, "cosmos_%s_%s", model, id8);
 
 	/* The local copy of the request's spec, for the curious. */
 	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
@@ -354,6 +412,12 @@ static int land(struct flight *f, int st)
 	int rc = f->rc;
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
+	if (st == atoi(ALREADY)) {
+		/* Started by an earlier, interrupted submit: not again.  Sync
+		 * learns how it is doing from the host. */
+		st = 0;
+		sb_free(&f->out);
+	}
 	if (st != 0) {
 		if (f->err.s)
 			while (f->err.len && (f->err.s[f->err.len - 1] == '\n' || f->err.s[f->err.len - 1] == ' '))
@@ -432,6 +496,13 @@ static int land_oldest(void)
 	return rc;
 }
 
+/* Host unavailable outranks a failed line. */
+static void record_worst(int *worst, int rc)
+{
+	if (rc == EX_UNAVAIL || (rc && !*worst))
+		*worst = rc;
+}
+
 static void pause_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -472,8 +543,12 @@ int main(int argc, char **argv)
 	int worst = 0, n = 0;
 	const char *line;
 	while ((line = items_next(&it))) {
-		if (n++ && o.delay_ms)
+		if (n++ && o.delay_ms) {
+			/* Idle time: finish what is in flight first. */
+			while (qlen)
+				record_worst(&worst, land_oldest());
 			pause_ms(o.delay_ms);
+		}
 		const char *why = "not a JSON object";
 		cJSON *req = parse_line(line, &why);
 		int rc;
@@ -489,14 +564,15 @@ int main(int argc, char **argv)
 			qlen++;
 		}
 		cJSON_Delete(req);
-		if (rc == EX_UNAVAIL || (rc && !worst))
-			worst = rc;
+		record_worst(&worst, rc);
+		/* Nothing more to read yet: finish what is in flight, so that a
+		 * caller feeding one line at a time sees each result. */
+		if (!items_ready(&it))
+			while (qlen)
+				record_worst(&worst, land_oldest());
 	}
-	while (qlen) {
-		int rc = land_oldest();
-		if (rc == EX_UNAVAIL || (rc && !worst))
-			worst = rc;
-	}
+	while (qlen)
+		record_worst(&worst, land_oldest());
 	if (it.errors && !worst)
 		worst = EX_SOME;
 	items_free(&it);
