@@ -49,6 +49,9 @@ int parse_long(const char *s, long *out);
  */
 const char *shown(const char *s);
 
+/* A cosmos program's path: beside this one if there, else its name (PATH). */
+char *sibling(const char *name);
+
 /* Flush and close stdout, dying with EX_STORE if the data did not get out. */
 void finish_stdout(void);
 

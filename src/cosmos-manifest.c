@@ -2,7 +2,7 @@
  * cosmos-manifest - print run and prompt records as JSON lines.
  *
  *	cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]
- *	    [--batch RUN_ID] [--limit N] [--count] [ID ...]
+ *	    [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]
  *
  * Invariants:
  *  - Read-only: it takes no lock and creates or writes nothing under
@@ -55,7 +55,7 @@ static _Noreturn void usage(void)
 {
 	fprintf(stderr,
 	    "usage: cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]\n"
-	    "           [--batch RUN_ID] [--limit N] [--count] [ID ...]\n");
+	    "           [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n");
 	exit(EX_USAGE_);
 }
 
@@ -166,6 +166,36 @@ static int batch_order(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/*
+ * One line for the selected runs: counts by status, and each one's output
+ * (with --batch, in batch order: the batch's manifest).
+ */
+static void print_summary(const struct hits *h, const char *batch)
+{
+	static const char *const st[] = {"pending", "submitted", "running", "completed", "failed", "cancelled"};
+	int counts[6] = {0};
+	cJSON *s = cJSON_CreateObject(), *outs = cJSON_CreateArray();
+	if (batch)
+		jset_str(s, "batch_id", batch);
+	for (size_t i = 0; i < h->n; i++) {
+		cJSON *r = cJSON_ParseWithLength(h->v[i].raw, h->v[i].len), *o = cJSON_CreateObject();
+		for (int k = 0; k < 6; k++)
+			counts[k] += jstr(r, "status") && !strcmp(jstr(r, "status"), st[k]);
+		jset_str(o, "id", jstr(r, "id") ? jstr(r, "id") : "");
+		jset_str(o, "status", jstr(r, "status") ? jstr(r, "status") : "");
+		const char *v = jstr(cJSON_GetObjectItemCaseSensitive(r, "outputs"), "video");
+		jset(o, "video", v ? cJSON_CreateString(v) : cJSON_CreateNull());
+		cJSON_AddItemToArray(outs, o);
+		cJSON_Delete(r);
+	}
+	jset_num(s, "total", (double)h->n);
+	for (int k = 0; k < 6; k++)
+		jset_num(s, st[k], counts[k]);
+	jset(s, "runs", outs);
+	record_print(s);
+	cJSON_Delete(s);
+}
+
 /* Records named by operands or stdin lines, in that order. */
 static void named(struct hits *h, int argc, char **argv)
 {
@@ -202,11 +232,12 @@ int main(int argc, char **argv)
 		{"batch", required_argument, NULL, 'b'},
 		{"limit", required_argument, NULL, 'n'},
 		{"count", no_argument, NULL, 'c'},
+		{"summary", no_argument, NULL, 'S'},
 		{0, 0, 0, 0},
 	};
 	struct filter f = {.want_runs = 1};
 	long limit = -1;
-	int count = 0, c;
+	int count = 0, summary = 0, c;
 	progname = "cosmos-manifest";
 	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {
@@ -227,6 +258,7 @@ int main(int argc, char **argv)
 				errx_(EX_USAGE_, "--limit: '%s' is not a count", shown(optarg));
 			break;
 		case 'c': count = 1; break;
+		case 'S': summary = 1; break;
 		default: usage();
 		}
 	}
@@ -243,6 +275,8 @@ int main(int argc, char **argv)
 	if (store_open(0) < 0)
 		err_(EX_STORE, "%s", store_root());
 
+	if (count && summary)
+		errx_(EX_USAGE_, "--count and --summary do not go together");
 	struct hits h = {.f = &f, .tally = count};
 	if (argc > 0) {
 		f.want_prompts = !f.type || f.want_prompts;
@@ -258,8 +292,12 @@ int main(int argc, char **argv)
 	size_t n = limit >= 0 && (size_t)limit < h.n ? (size_t)limit : h.n;
 	if (count)
 		printf("%zu\n", n);
+	if (summary) {
+		print_summary(&h, f.batch);
+		count = 1; /* the records themselves are not printed */
+	}
 	for (size_t i = 0; h.v && i < h.n; i++) {
-		if (i < n) {
+		if (i < n && !count) {
 			fwrite(h.v[i].raw, 1, h.v[i].len, stdout);
 			if (h.v[i].len == 0 || h.v[i].raw[h.v[i].len - 1] != '\n')
 				putchar('\n');

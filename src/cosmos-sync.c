@@ -64,6 +64,35 @@ static void add_run(struct runs *rs, const char *id, cJSON *rec)
 	r->done = status_terminal(jstr(rec, "status"));
 }
 
+static int is_parent(const cJSON *rec)
+{
+	const char *m = jstr(rec, "model_type");
+	return m && (!strcmp(m, "batch") || !strcmp(m, "enhance_batch"));
+}
+
+static struct run *find_run(struct runs *rs, const char *id);
+
+/* A batch named for syncing brings its unfinished children along. */
+static void add_children(struct runs *rs)
+{
+	size_t n = rs->n;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(rs->v[i].rec, "execution_config"), "child_run_ids"), *c;
+		if (!is_parent(rs->v[i].rec))
+			continue;
+		cJSON_ArrayForEach(c, ids) {
+			const char *cid = cJSON_GetStringValue(c);
+			if (id_kind(cid) != ID_RUN || find_run(rs, cid))
+				continue;
+			cJSON *rec = store_load(cid);
+			if (rec && !status_terminal(jstr(rec, "status")))
+				add_run(rs, cid, rec);
+			else
+				cJSON_Delete(rec);
+		}
+	}
+}
+
 static void scanned(const char *id, char *buf, size_t len, int err, void *arg)
 {
 	(void)err;
@@ -102,6 +131,7 @@ static void select_runs(struct runs *rs, int argc, char **argv)
 	}
 	rs->bad += it.errors;
 	items_free(&it);
+	add_children(rs);
 }
 
 /* A name a host gave us for an output file: a plain name, nothing more. */
@@ -433,6 +463,75 @@ static int sync_all(struct runs *rs)
 	return worst;
 }
 
+/*
+ * A batch's status follows its children: running while any is unfinished
+ * (once one has started), completed when all completed, failed (with the
+ * counts) otherwise.
+ */
+static void follow_children(struct run *parent)
+{
+	cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(parent->rec, "execution_config"), "child_run_ids"), *c;
+	int total = 0, done = 0, completed = 0, failed = 0, cancelled = 0, started = 0;
+	cJSON_ArrayForEach(c, ids) {
+		const char *cid = cJSON_GetStringValue(c);
+		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
+		const char *st = rec ? jstr(rec, "status") : NULL;
+		total++;
+		if (status_terminal(st)) {
+			done++;
+			completed += !strcmp(st, "completed");
+			failed += !strcmp(st, "failed");
+			cancelled += !strcmp(st, "cancelled");
+		}
+		started += st && strcmp(st, "pending");
+		cJSON_Delete(rec);
+	}
+	if (!total)
+		return;
+	cJSON *patch = cJSON_CreateObject(), *counts = jobj(jobj(patch, "outputs"), "children");
+	jset_num(counts, "total", total);
+	jset_num(counts, "completed", completed);
+	jset_num(counts, "failed", failed);
+	jset_num(counts, "cancelled", cancelled);
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	if (done < total) {
+		if (started)
+			jset_str(patch, "status", "running");
+	} else {
+		jset_str(patch, "status", completed == total ? "completed" : "failed");
+		if (completed < total) {
+			char *why = xasprintf("%d of %d children did not complete (%d failed, %d cancelled)",
+			    total - completed, total, failed, cancelled);
+			jset_str(patch, "reason", why);
+			free(why);
+		}
+		jset_str(patch, "completed_at", ts);
+	}
+	if (jstr(patch, "status"))
+		apply(parent, patch, NULL);
+	cJSON_Delete(patch);
+}
+
+static void follow_parents(struct runs *rs)
+{
+	/* Parents of the runs looked at, once each. */
+	size_t n = rs->n;
+	for (size_t i = 0; i < n; i++) {
+		const char *b = jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id");
+		if (id_kind(b) != ID_RUN || find_run(rs, b))
+			continue;
+		cJSON *rec = store_load(b);
+		if (rec && !status_terminal(jstr(rec, "status")))
+			add_run(rs, b, rec);
+		else
+			cJSON_Delete(rec);
+	}
+	for (size_t i = 0; i < rs->n; i++)
+		if (is_parent(rs->v[i].rec) && !rs->v[i].done)
+			follow_children(&rs->v[i]);
+}
+
 static int cancel(struct runs *rs)
 {
 	int worst = rs->bad ? EX_SOME : 0;
@@ -564,11 +663,13 @@ int main(int argc, char **argv)
 		rc = 0;
 		for (;;) {
 			int r = sync_all(&rs);
+			follow_parents(&rs);
 			rc = r > rc ? r : rc;
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
 				struct run *run = &rs.v[i];
-				if (!run->done && (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
+				if (!run->done && !is_parent(run->rec) &&
+				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
 					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
 					    jstr(run->rec, "status") ? jstr(run->rec, "status") : "without status");

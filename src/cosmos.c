@@ -54,25 +54,6 @@ static _Noreturn void usage(int code)
 	exit(code);
 }
 
-/* A program's path: beside this one if there, else its name (PATH). */
-static char *prog(const char *name)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char *p = xasprintf("%s/%s", exe, name);
-			if (access(p, X_OK) == 0)
-				return p;
-			free(p);
-		}
-	}
-	return xstrdup(name);
-}
-
 static pid_t spawn(char **argv, int in, int out)
 {
 	pid_t pid = fork();
@@ -87,7 +68,7 @@ static pid_t spawn(char **argv, int in, int out)
 			dup2(out, STDOUT_FILENO);
 			close(out);
 		}
-		char *p = prog(argv[0]);
+		char *p = sibling(argv[0]);
 		execvp(p, argv);
 		err_(127, "%s", p);
 	}
@@ -379,7 +360,7 @@ int main(int argc, char **argv)
 		add(&a, "--log");
 		for (int i = 0; i < argc; i++)
 			add(&a, !strcmp(argv[i], "-f") ? "--follow" : argv[i]);
-		char *p = prog("cosmos-sync");
+		char *p = sibling("cosmos-sync");
 		execvp(p, a.v);
 		warn_("%s", p);
 		free(p);
@@ -391,7 +372,7 @@ int main(int argc, char **argv)
 		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
 	} else {
 		/* cosmos CMD: run cosmos-CMD, as git does. */
-		char *name = xasprintf("cosmos-%s", cmd), *p = prog(name);
+		char *name = xasprintf("cosmos-%s", cmd), *p = sibling(name);
 		argv[-1] = name;
 		execvp(p, argv - 1);
 		warnx_("'%s' is not a cosmos command (no %s); see cosmos --help", shown(cmd), name);

@@ -15,7 +15,7 @@ PATH="$COSMOS_BIN:$COSMOS_TESTBIN:$PATH"
 
 setup() {
 	export COSMOS_DIR="$BATS_TEST_TMPDIR/store"
-	CLIPS="$BATS_FILE_TMPDIR/clips"
+	export CLIPS="$BATS_FILE_TMPDIR/clips"
 	if [ ! -e "$CLIPS/full/color.mp4" ]; then
 		mkdir -p "$CLIPS/full" "$CLIPS/color-only" "$CLIPS/empty"
 		ffmpeg -loglevel error -f lavfi -i testsrc=size=320x240:rate=24 -t 1 \

@@ -1,0 +1,530 @@
+/*
+ * cosmos-batch - run many requests as one batch: a parent run and one
+ * child run per request, fed to cosmos-submit with a pause between them.
+ *
+ *	cosmos-spec ... | cosmos-batch [--delay MS] [--host NAME] [--async]
+ *	cosmos-batch --resume BATCH_ID [--delay MS] [--async]
+ *	cosmos-batch --follow BATCH_ID
+ *
+ * Invariants:
+ *  - The parent and every child exist (pending) before the first child is
+ *    submitted; each child keeps its request in runs/<child>/request.json.
+ *  - A child is submitted at most once: cosmos-submit only claims pending
+ *    runs and refuses a run whose job is already on the host, so --resume
+ *    sends exactly the children that never reached it.
+ *  - Events are JSON lines, in this order: batch.started, one
+ *    batch.progress per child in batch order, batch.completed.  Every
+ *    event also goes to runs/<batch>/events.jsonl.  A failed child does not
+ *    stop the batch.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "record.h"
+#include "shell.h"
+#include "store.h"
+#include "util.h"
+
+struct child {
+	char id[ID_LEN + 1];
+	int index;      /* in the whole batch */
+	char *request;  /* the line to feed cosmos-submit */
+	int known, ok;  /* its outcome */
+	char *error;
+};
+
+struct batch {
+	char id[ID_LEN + 1];
+	int size;            /* children in the whole batch */
+	struct child *v;     /* the ones to submit now */
+	int n;
+	long delay_ms;
+	const char *host;
+	FILE *events;
+};
+
+static _Noreturn void usage(void)
+{
+	fprintf(stderr,
+	    "usage: cosmos-batch [--delay MS] [--host NAME] [--async] < requests\n"
+	    "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
+	    "       cosmos-batch --follow BATCH_ID\n");
+	exit(EX_USAGE_);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+/* An event: to stdout and to the batch's events.jsonl. */
+static void event(struct batch *b, cJSON *e)
+{
+	char *s = cJSON_PrintUnformatted(e);
+	printf("%s\n", s);
+	fflush(stdout);
+	if (b->events) {
+		fprintf(b->events, "%s\n", s);
+		fflush(b->events);
+	}
+	cJSON_free(s);
+	cJSON_Delete(e);
+}
+
+static cJSON *new_event(const char *type, const struct batch *b)
+{
+	cJSON *e = cJSON_CreateObject();
+	jset_str(e, "event", type);
+	jset_str(e, "batch_id", b->id);
+	return e;
+}
+
+static char *events_path(const char *id)
+{
+	char *dir = store_run_dir(id, 1);
+	if (!dir)
+		err_(EX_STORE, "runs/%s", id);
+	char *p = xasprintf("%s/events.jsonl", dir);
+	free(dir);
+	return p;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+	if (!f || fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0)
+		err_(EX_STORE, "%s", path);
+}
+
+/* --- making the batch ---------------------------------------------------- */
+
+/* Read the requests and make every child, then the parent. */
+static void make_batch(struct batch *b)
+{
+	struct items it;
+	items_init(&it, 0, NULL);
+	cJSON **reqs = NULL;
+	int n = 0, all_enhance = 1, bad = 0;
+	const char *line;
+	while ((line = items_next(&it))) {
+		const char *why = "not a JSON object";
+		cJSON *req = parse_line(line, &why);
+		if (!cJSON_IsObject(req) || !jstr(req, "model_type") ||
+		    !cJSON_GetObjectItemCaseSensitive(req, "spec") || cJSON_GetObjectItemCaseSensitive(req, "run_id")) {
+			item_warn(&it, "%s", cJSON_IsObject(req) ? "not a request (model_type, spec; no run_id)" : why);
+			cJSON_Delete(req);
+			bad++;
+			continue;
+		}
+		all_enhance &= !strcmp(jstr(req, "model_type"), "enhance");
+		reqs = xrealloc(reqs, (size_t)(n + 1) * sizeof *reqs);
+		reqs[n++] = req;
+	}
+	bad += it.errors;
+	items_free(&it);
+	if (n == 0)
+		errx_(bad ? EX_SOME : EX_USAGE_, "no requests: nothing to batch");
+
+	cJSON *parent = run_new(all_enhance ? "enhance_batch" : "batch");
+	memcpy(b->id, jstr(parent, "id"), sizeof b->id);
+	b->v = xmalloc((size_t)n * sizeof *b->v);
+	b->n = b->size = n;
+	cJSON *ids = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		cJSON *req = reqs[i], *child = run_new(jstr(req, "model_type"));
+		struct child *c = &b->v[i];
+		memset(c, 0, sizeof *c);
+		memcpy(c->id, jstr(child, "id"), sizeof c->id);
+		c->index = i;
+		if (jstr(req, "prompt_id"))
+			jset_str(child, "prompt_id", jstr(req, "prompt_id"));
+		cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
+		cJSON *cec = ec ? cJSON_Duplicate(ec, 1) : cJSON_CreateObject();
+		jset_str(cec, "batch_run_id", b->id);
+		jset_num(cec, "batch_index", i);
+		jset(child, "execution_config", cec);
+		jset(req, "execution_config", cJSON_Duplicate(cec, 1));
+		jset_str(req, "run_id", c->id);
+		if (store_create(child) < 0)
+			err_(EX_STORE, "cannot store run %s", c->id);
+		c->request = cJSON_PrintUnformatted(req);
+		char *dir = store_run_dir(c->id, 1), *p = xasprintf("%s/request.json", dir);
+		write_file(p, c->request);
+		free(p);
+		free(dir);
+		cJSON_AddItemToArray(ids, cJSON_CreateString(c->id));
+		cJSON_Delete(child);
+		cJSON_Delete(req);
+	}
+	free(reqs);
+	cJSON *ec = jobj(parent, "execution_config");
+	jset_num(ec, "batch_size", n);
+	char name[64];
+	snprintf(name, sizeof name, "cosmos_%s_%.8s", all_enhance ? "enhance_batch" : "batch", b->id);
+	jset_str(ec, "container_name", name);
+	jset_str(ec, "mode", "fan-out");
+	jset_num(ec, "delay_ms", (double)b->delay_ms);
+	jset(ec, "child_run_ids", ids);
+	if (store_create(parent) < 0)
+		err_(EX_STORE, "cannot store run %s", b->id);
+	cJSON_Delete(parent);
+}
+
+/* The children of an earlier batch that never reached a host. */
+static void load_batch(struct batch *b, const char *id)
+{
+	cJSON *parent = store_load(id);
+	if (!parent)
+		errx_(EX_SOME, "%s: %s", id, errno == ENOENT ? "no such batch" : strerror(errno));
+	cJSON *ec = jobj(parent, "execution_config"), *ids = cJSON_GetObjectItemCaseSensitive(ec, "child_run_ids"), *c;
+	if (!cJSON_IsArray(ids))
+		errx_(EX_SOME, "%s: not a batch (no child_run_ids)", id);
+	memcpy(b->id, id, sizeof b->id);
+	b->size = cJSON_GetArraySize(ids);
+	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
+	int i = 0;
+	cJSON_ArrayForEach(c, ids) {
+		const char *cid = cJSON_GetStringValue(c);
+		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
+		if (rec && !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending")) {
+			char *dir = store_run_dir(cid, 0), *p = xasprintf("%s/request.json", dir);
+			FILE *f = fopen(p, "re");
+			char *l = NULL;
+			size_t cap = 0;
+			if (f && getline(&l, &cap, f) > 0) {
+				l[strcspn(l, "\n")] = '\0';
+				struct child *ch = &b->v[b->n++];
+				memset(ch, 0, sizeof *ch);
+				memcpy(ch->id, cid, sizeof ch->id);
+				ch->index = i;
+				ch->request = l;
+			} else {
+				warnx_("%s: child %s has no request.json; skipped", id, cid);
+				free(l);
+			}
+			if (f)
+				fclose(f);
+			free(p);
+			free(dir);
+		}
+		cJSON_Delete(rec);
+		i++;
+	}
+	cJSON_Delete(parent);
+}
+
+/* --- feeding cosmos-submit ----------------------------------------------- */
+
+static pid_t start_submit(const struct batch *b, int *in, int *out, int *err)
+{
+	int pi[2], po[2], pe[2];
+	if (pipe2(pi, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
+		err_(EX_STORE, "pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		err_(EX_STORE, "fork");
+	if (pid == 0) {
+		dup2(pi[0], 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		char *p = sibling("cosmos-submit");
+		char *argv[] = {"cosmos-submit", b->host ? "--host" : NULL, (char *)b->host, NULL};
+		execvp(p, argv);
+		_exit(127);
+	}
+	close(pi[0]);
+	close(po[1]);
+	close(pe[1]);
+	*in = pi[1];
+	*out = po[0];
+	*err = pe[0];
+	return pid;
+}
+
+/* Lines of submit's output that tell how a fed child went. */
+static void outcome_of_record(struct batch *b, const char *line)
+{
+	cJSON *r = cJSON_Parse(line);
+	const char *id = jstr(r, "id"), *st = jstr(r, "status");
+	for (int i = 0; id && i < b->n; i++) {
+		struct child *c = &b->v[i];
+		if (strcmp(c->id, id) || c->known)
+			continue;
+		c->known = 1;
+		c->ok = st && strcmp(st, "failed") && strcmp(st, "pending");
+		if (!c->ok)
+			c->error = xstrdup(jstr(r, "reason") ? jstr(r, "reason") : "not submitted");
+	}
+	cJSON_Delete(r);
+}
+
+static void outcome_of_error(struct batch *b, const char *line, int fed)
+{
+	long n;
+	const char *p = strstr(line, ": stdin:");
+	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fed)
+		return;
+	struct child *c = &b->v[n - 1];
+	if (c->known)
+		return;
+	const char *msg = strchr(p + 8, ':');
+	c->known = 1;
+	c->error = xstrdup(msg ? msg + 2 : line);
+}
+
+/* Read whatever lines fd has; call fn on each whole one. */
+static int drain(int fd, struct sbuf *acc, struct batch *b, int fed, int is_err)
+{
+	char buf[8192];
+	ssize_t r = read(fd, buf, sizeof buf);
+	if (r <= 0)
+		return -1;
+	sb_add(acc, buf, (size_t)r);
+	char *nl, *start = acc->s;
+	while ((nl = memchr(start, '\n', acc->len - (size_t)(start - acc->s)))) {
+		*nl = '\0';
+		if (is_err) {
+			fprintf(stderr, "%s\n", start);
+			outcome_of_error(b, start, fed);
+		} else
+			outcome_of_record(b, start);
+		start = nl + 1;
+	}
+	size_t rest = acc->len - (size_t)(start - acc->s);
+	memmove(acc->s, start, rest);
+	acc->len = rest;
+	acc->s[rest] = '\0';
+	return 0;
+}
+
+static void progress_event(struct batch *b, const struct child *c)
+{
+	cJSON *e = new_event("batch.progress", b);
+	jset_str(e, "run_id", c->id);
+	jset_num(e, "index", c->index);
+	jset_num(e, "total", b->size);
+	jset(e, "success", cJSON_CreateBool(c->ok));
+	if (!c->ok)
+		jset_str(e, "error", c->error ? c->error : "no result from cosmos-submit");
+	event(b, e);
+}
+
+/* Submit the children in order; the number that failed. */
+static int run_batch(struct batch *b)
+{
+	cJSON *e = new_event("batch.started", b), *ids = cJSON_CreateArray();
+	jset_num(e, "total", b->size);
+	for (int i = 0; i < b->n; i++)
+		cJSON_AddItemToArray(ids, cJSON_CreateString(b->v[i].id));
+	jset(e, "child_run_ids", ids);
+	if (b->n < b->size)
+		jset_num(e, "resumed", b->n);
+	event(b, e);
+
+	int in, out, errfd;
+	pid_t pid = start_submit(b, &in, &out, &errfd);
+	/* One child at a time with a pause, or up to 8 ahead without one. */
+	int window = b->delay_ms > 0 ? 1 : 8, fed = 0, told = 0;
+	double next_at = 0;
+	struct sbuf oacc = {0}, eacc = {0};
+	while (told < b->n) {
+		if (fed < b->n && fed - told < window && now_ms() >= next_at) {
+			const char *r = b->v[fed].request;
+			if (write(in, r, strlen(r)) < 0 || write(in, "\n", 1) < 0)
+				warn_("cosmos-submit");
+			fed++;
+		}
+		if (fed == b->n && in >= 0) {
+			close(in);
+			in = -1;
+		}
+		struct pollfd p[2] = {{out, POLLIN, 0}, {errfd, POLLIN, 0}};
+		int wait = fed < b->n && fed - told < window ? (int)(next_at - now_ms()) : -1;
+		if (out < 0 && errfd < 0)
+			break;
+		if (poll(p, 2, wait < 0 && (fed < b->n && fed - told < window) ? 0 : wait) < 0 && errno != EINTR)
+			err_(EX_STORE, "poll");
+		if (p[0].revents && drain(out, &oacc, b, fed, 0) < 0) {
+			close(out);
+			out = -1;
+		}
+		if (p[1].revents && drain(errfd, &eacc, b, fed, 1) < 0) {
+			close(errfd);
+			errfd = -1;
+		}
+		while (told < b->n && b->v[told].known) {
+			progress_event(b, &b->v[told++]);
+			next_at = now_ms() + (double)b->delay_ms;
+		}
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (errfd >= 0)
+		close(errfd);
+	int st;
+	waitpid(pid, &st, 0);
+	for (; told < b->n; told++)
+		progress_event(b, &b->v[told]);
+	sb_free(&oacc);
+	sb_free(&eacc);
+
+	int ok = 0;
+	for (int i = 0; i < b->n; i++)
+		ok += b->v[i].ok;
+	e = new_event("batch.completed", b);
+	jset_num(e, "success_count", ok);
+	jset_num(e, "failure_count", b->n - ok);
+	jset_num(e, "total", b->n);
+	event(b, e);
+
+	/* The parent now follows its children (cosmos-sync keeps it so). */
+	cJSON *patch = cJSON_CreateObject();
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	if (ok) {
+		jset_str(patch, "status", "submitted");
+		jset_str(patch, "submitted_at", ts);
+	} else {
+		jset_str(patch, "status", "failed");
+		jset_str(patch, "reason", "no child was submitted");
+		jset_str(patch, "completed_at", ts);
+	}
+	store_update(b->id, record_patch, patch, NULL);
+	cJSON_Delete(patch);
+	return b->n - ok;
+}
+
+/* --- following ------------------------------------------------------------ */
+
+static int follow(const char *id)
+{
+	char *path = events_path(id);
+	FILE *f = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	int done = 0;
+	for (int idle = 0; !done; idle++) {
+		if (!f && !(f = fopen(path, "re"))) {
+			if (errno != ENOENT || idle > 50)
+				err_(EX_SOME, "%s", path);
+			usleep(100000);
+			continue;
+		}
+		ssize_t n;
+		while ((n = getline(&line, &cap, f)) > 0) {
+			fputs(line, stdout);
+			fflush(stdout);
+			if (strstr(line, "\"event\":\"batch.started\""))
+				done = 0;
+			if (strstr(line, "\"event\":\"batch.completed\""))
+				done = 1;
+			idle = 0;
+		}
+		clearerr(f);
+		if (!done)
+			usleep(200000);
+	}
+	free(line);
+	fclose(f);
+	free(path);
+	return 0;
+}
+
+/* Carry on in the background: out of the terminal's session, no stdio. */
+static void detach(const struct batch *b)
+{
+	cJSON *r = store_load(b->id);
+	if (r)
+		record_print(r);
+	cJSON_Delete(r);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		err_(EX_STORE, "fork");
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	signal(SIGHUP, SIG_IGN);
+	char *dir = store_run_dir(b->id, 1), *log = xasprintf("%s/batch.log", dir);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(lfd >= 0 ? lfd : null, STDERR_FILENO);
+	free(dir);
+	free(log);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"delay", required_argument, NULL, 'd'},
+		{"host", required_argument, NULL, 'h'},
+		{"async", no_argument, NULL, 'a'},
+		{"resume", required_argument, NULL, 'r'},
+		{"follow", required_argument, NULL, 'f'},
+		{0, 0, 0, 0},
+	};
+	struct batch b = {.delay_ms = 1500};
+	const char *resume = NULL, *following = NULL;
+	int async = 0, c;
+	progname = "cosmos-batch";
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (parse_long(optarg, &b.delay_ms) < 0 || b.delay_ms < 0 || b.delay_ms > 86400000)
+				errx_(EX_USAGE_, "--delay: '%s' is not a number of milliseconds", shown(optarg));
+			break;
+		case 'h': b.host = optarg; break;
+		case 'a': async = 1; break;
+		case 'r': resume = optarg; break;
+		case 'f': following = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind < argc || (resume && following) || (following && async))
+		usage();
+	const char *id = resume ? resume : following;
+	if (id && id_kind(id) != ID_RUN)
+		errx_(EX_USAGE_, "'%s' is not a run id", shown(id));
+	if (store_open(1) < 0)
+		err_(EX_STORE, "%s", store_root());
+	if (following)
+		return follow(following);
+	if (resume)
+		load_batch(&b, resume);
+	else
+		make_batch(&b);
+	if (async)
+		detach(&b);
+	char *ep = events_path(b.id);
+	b.events = fopen(ep, "ae");
+	if (!b.events)
+		err_(EX_STORE, "%s", ep);
+	free(ep);
+	int failed = b.n ? run_batch(&b) : 0;
+	fclose(b.events);
+	for (int i = 0; i < b.n; i++) {
+		free(b.v[i].request);
+		free(b.v[i].error);
+	}
+	free(b.v);
+	finish_stdout();
+	return failed ? EX_SOME : EX_OK;
+}
