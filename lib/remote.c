@@ -329,7 +329,8 @@ out:
 }
 
 /*
- * This machine as a host: the work dir is $COSMOS_DIR/local; the runtime
+ * This machine as a host: the work dir is $COSMOS_DIR/local (for the real
+ * model, COSMOS_LOCAL_WORKDIR: a cosmos-transfer1 checkout); the runtime
  * is docker where docker runs and sees a GPU, else detached processes
  * running the reference engine (COSMOS_LOCAL_RUNTIME, COSMOS_LOCAL_ENGINE
  * override both).
@@ -342,13 +343,14 @@ static int local_host(struct remote *r)
 		snprintf(r->err, sizeof r->err, "%s: %s", store_root(), strerror(errno));
 		return -1;
 	}
-	r->host.workdir = xasprintf("%s/local", store_root());
+	const char *wd = getenv("COSMOS_LOCAL_WORKDIR");
+	r->host.workdir = wd && *wd ? xstrdup(wd) : xasprintf("%s/local", store_root());
 	if (mkdir(r->host.workdir, 0755) < 0 && errno != EEXIST) {
 		snprintf(r->err, sizeof r->err, "%s: %s", r->host.workdir, strerror(errno));
 		return -1;
 	}
 	const char *e = getenv("COSMOS_LOCAL_RUNTIME");
-	if (e && strcmp(e, "docker") && strcmp(e, "process")) {
+	if (e && *e && strcmp(e, "docker") && strcmp(e, "process")) {
 		snprintf(r->err, sizeof r->err, "COSMOS_LOCAL_RUNTIME: '%s' is not docker or process", shown(e));
 		return -1;
 	}
@@ -358,8 +360,8 @@ static int local_host(struct remote *r)
 	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
 	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
 	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
-	r->host.image = xstrdup(getenv("COSMOS_LOCAL_IMAGE") ? getenv("COSMOS_LOCAL_IMAGE")
-	                                                     : "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
+	const char *img = getenv("COSMOS_LOCAL_IMAGE");
+	r->host.image = xstrdup(img && *img ? img : "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
 	r->host.docker_options = xstrdup("--gpus all --ipc=host --shm-size=8g");
 	r->host.hf_cache = xstrdup("~/.cache/huggingface");
 	r->host.user = xstrdup("");

@@ -223,6 +223,12 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 		sb_quote(&b, t);
 	}
 	free(opts);
+	if (r->local && r->engine) {
+		char *e = xasprintf("COSMOS_ENGINE=%s", r->engine);
+		sb_puts(&b, " -e ");
+		sb_quote(&b, e);
+		free(e);
+	}
 	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
 	sb_quote_home(&b, h->hf_cache);
 	sb_puts(&b, ":/root/.cache/huggingface ");

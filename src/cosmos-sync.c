@@ -342,7 +342,25 @@ static void apply(struct run *run, cJSON *patch, struct enhanced *e)
 	run->done = status_terminal(jstr(now, "status"));
 }
 
-/* One round trip for every unfinished run on host; 0 or an exit code. */
+/*
+ * The runtime to ask about a run: a process stays a process, whatever the
+ * local backend would pick today; a container is asked about the way the
+ * host is configured now (sudo or not).
+ */
+static const char *runtime_of(const struct run *run, const struct remote *r)
+{
+	const char *rt = jstr(jobj(run->rec, "job"), "runtime");
+	if (rt && !strcmp(rt, "process"))
+		return "process";
+	if (rt && !strcmp(r->runtime, "process"))
+		return "docker"; /* a local container, while detection now says process */
+	return r->runtime;
+}
+
+static int sync_runtime(struct remote *r, const char *host, const char *runtime, struct runs *rs);
+
+/* One round trip per runtime (almost always one) for every unfinished
+ * run on host; 0 or an exit code. */
 static int sync_host(const char *host, struct runs *rs)
 {
 	char err[512];
@@ -351,11 +369,27 @@ static int sync_host(const char *host, struct runs *rs)
 		warnx_("%s", !r ? err : r->err);
 		return r ? EX_UNAVAIL : EX_SOME;
 	}
+	static const char *const runtimes[] = {"docker", "sudo-docker", "process"};
+	int worst = 0;
+	for (int k = 0; k < 3; k++) {
+		int any = 0;
+		for (size_t i = 0; i < rs->n && !any; i++) {
+			const char *h = jstr(rs->v[i].rec, "host");
+			any = !rs->v[i].done && h && !strcmp(h, host) && !strcmp(runtime_of(&rs->v[i], r), runtimes[k]);
+		}
+		int rc = any ? sync_runtime(r, host, runtimes[k], rs) : 0;
+		worst = rc > worst ? rc : worst;
+	}
+	return worst;
+}
+
+static int sync_runtime(struct remote *r, const char *host, const char *runtime, struct runs *rs)
+{
 	struct sbuf in = {0}, out = {0}, errout = {0};
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = &rs->v[i];
 		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
-		if (run->done || !h || strcmp(h, host) || !c)
+		if (run->done || !h || strcmp(h, host) || !c || strcmp(runtime_of(run, r), runtime))
 			continue;
 		sb_add(&in, run->id, ID_LEN);
 		sb_puts(&in, " ");
@@ -364,7 +398,7 @@ static int sync_host(const char *host, struct runs *rs)
 	}
 	if (!in.len)
 		return 0;
-	char *words = xasprintf("status %s", r->runtime);
+	char *words = xasprintf("status %s", runtime);
 	int st = remote_ctl(r, words, in.s, in.len, &out, &errout);
 	free(words);
 	int rc = 0;
@@ -548,7 +582,7 @@ static int cancel(struct runs *rs)
 			struct remote *r = remote_get(h, err, sizeof err);
 			struct sbuf words = {0};
 			sb_puts(&words, "cancel ");
-			sb_quote(&words, r ? r->runtime : "docker");
+			sb_quote(&words, r ? runtime_of(run, r) : "docker");
 			sb_puts(&words, " ");
 			sb_quote(&words, run->id);
 			sb_puts(&words, " ");
@@ -598,7 +632,7 @@ static int show_log(struct run *run, int follow)
 		errx_(r ? EX_UNAVAIL : EX_SOME, "%s", r ? r->err : err);
 	struct sbuf words = {0};
 	sb_puts(&words, "log ");
-	sb_quote(&words, r->runtime);
+	sb_quote(&words, runtime_of(run, r));
 	sb_puts(&words, " ");
 	sb_quote(&words, run->id);
 	sb_puts(&words, " ");

@@ -146,8 +146,18 @@ static void show_line(const char *l, void *arg)
 		return;
 	}
 	cJSON *r = cJSON_Parse(l);
-	const char *id = jstr(r, "id");
-	if (!id) {
+	const char *id = jstr(r, "id"), *ev = jstr(r, "event");
+	if (ev && !strcmp(ev, "batch.started")) {
+		printf("batch %s: %d children\n", jstr(r, "batch_id"), (int)jnum(r, "total", 0));
+	} else if (ev && !strcmp(ev, "batch.progress")) {
+		int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "success"));
+		printf("  [%d/%d] %s  %s%s%s%s%s\n", (int)jnum(r, "index", 0) + 1, (int)jnum(r, "total", 0),
+		    jstr(r, "run_id"), paint(ok ? "running" : "failed"), ok ? "submitted" : "failed",
+		    color ? "\033[0m" : "", ok ? "" : ": ", ok ? "" : jstr(r, "error") ? jstr(r, "error") : "");
+	} else if (ev && !strcmp(ev, "batch.completed")) {
+		printf("batch %s: %d submitted, %d failed\n", jstr(r, "batch_id"), (int)jnum(r, "success_count", 0),
+		    (int)jnum(r, "failure_count", 0));
+	} else if (!id) {
 		puts(l);
 	} else if (!strncmp(id, "ps_", 3)) {
 		if (!header_done++)
@@ -217,7 +227,9 @@ static int split_submit(int argc, char **argv, struct args *spec, struct args *s
 		else if ((!strcmp(argv[i], "--host") || !strcmp(argv[i], "--delay")) && i + 1 < argc) {
 			add(submit, argv[i]);
 			add(submit, argv[++i]);
-		} else
+		} else if (!strncmp(argv[i], "--host=", 7) || !strncmp(argv[i], "--delay=", 8))
+			add(submit, argv[i]);
+		else
 			add(spec, argv[i]);
 	}
 	return wait;
@@ -234,7 +246,10 @@ static void collect_id(const char *l, void *arg)
 {
 	struct waited *w = arg;
 	cJSON *r = cJSON_Parse(l);
-	if (jstr(r, "id"))
+	const char *ev = jstr(r, "event");
+	if (ev && !strcmp(ev, "batch.started"))
+		add(&w->ids, xstrdup(jstr(r, "batch_id")));
+	else if (!ev && jstr(r, "id"))
 		add(&w->ids, xstrdup(jstr(r, "id")));
 	cJSON_Delete(r);
 	show_line(l, NULL);
@@ -269,8 +284,12 @@ static int submit_and_wait(struct args *spec, struct args *submit, int wait)
 	progress_end();
 	struct args man = {0};
 	add(&man, "cosmos-manifest");
-	for (int i = 0; i < w.ids.n; i++)
-		add(&man, w.ids.v[i]);
+	if (!strcmp(submit->v[0], "cosmos-batch")) {
+		add(&man, "--batch");
+		add(&man, w.ids.v[0]);
+	} else
+		for (int i = 0; i < w.ids.n; i++)
+			add(&man, w.ids.v[i]);
 	header_done = 0;
 	if (!json)
 		puts("");
@@ -331,6 +350,12 @@ int main(int argc, char **argv)
 		add(&spec, "cosmos-spec");
 		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "upscale") ? "upscale" : "enhance");
 		int wait = split_submit(argc, argv, &spec, &submit);
+		/* Two or more prompts make a batch (one parent, a child each). */
+		int prompts = 0;
+		for (int i = 2; i < spec.n; i++)
+			prompts += !strncmp(spec.v[i], "ps_", 3);
+		if (!strcmp(cmd, "enhance-batch") || (!strcmp(cmd, "inference") && prompts > 1))
+			submit.v[0] = "cosmos-batch";
 		rc = submit_and_wait(&spec, &submit, wait);
 	} else if (!strcmp(cmd, "status")) {
 		struct args s = {0};

@@ -103,3 +103,14 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_equal "$(jq -r .backend <<<"$output")" local
 	wait_all >/dev/null
 }
+
+@test "a run keeps the runtime it was started with, whatever detection says later" {
+	echo 2 >"$STANDIN_STATE/model-sleep"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	assert_equal "$(jq -r .job.runtime "$COSMOS_DIR/runs/$id.json")" process
+	# Told to use docker now (there is no docker engine here): still asked as a process.
+	COSMOS_LOCAL_RUNTIME=docker run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+}
