@@ -87,10 +87,9 @@ static int mkdirs(const char *path)
 
 int store_open(int create)
 {
-	static int looked;
+	/* While part of the store is missing, look again each time: another
+	 * process (earlier in a pipeline, say) may have just made it. */
 	if (dirfd_of[ID_RUN] >= 0 && dirfd_of[ID_PROMPT] >= 0)
-		return 0;
-	if (looked && !create)
 		return 0;
 	mode_t m = umask(0);
 	umask(m);
@@ -98,11 +97,8 @@ int store_open(int create)
 	if (create && mkdirs(store_root()) < 0)
 		return -1;
 	int rfd = open(store_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0) {
-		/* Nothing stored yet: readers see an empty store. */
-		looked = !create && errno == ENOENT;
-		return looked ? 0 : -1;
-	}
+	if (rfd < 0)
+		return !create && errno == ENOENT ? 0 : -1; /* nothing stored yet: empty */
 	for (int k = ID_RUN; k <= ID_PROMPT; k++) {
 		if (dirfd_of[k] >= 0)
 			continue;
@@ -113,7 +109,6 @@ int store_open(int create)
 			goto fail;
 	}
 	close(rfd);
-	looked = 1;
 	return 0;
 fail:;
 	int e = errno;

@@ -282,8 +282,12 @@ static void outcome_of_error(struct batch *b, const char *line, int fed)
 	if (c->known)
 		return;
 	const char *msg = strchr(p + 8, ':');
+	msg = msg ? msg + 2 : line;
+	/* The same text as the failed record's reason, whichever comes first. */
+	if (!strncmp(msg, c->id, ID_LEN) && !strncmp(msg + ID_LEN, ": ", 2))
+		msg += ID_LEN + 2;
 	c->known = 1;
-	c->error = xstrdup(msg ? msg + 2 : line);
+	c->error = xstrdup(msg);
 }
 
 /* Read whatever lines fd has; call fn on each whole one. */
@@ -401,9 +405,8 @@ static int run_batch(struct batch *b)
 		jset_str(patch, "status", "submitted");
 		jset_str(patch, "submitted_at", ts);
 	} else {
-		jset_str(patch, "status", "failed");
-		jset_str(patch, "reason", "no child was submitted");
-		jset_str(patch, "completed_at", ts);
+		/* Still pending, so that --resume can carry on with it. */
+		jset_str(patch, "reason", "no child was submitted yet");
 	}
 	store_update(b->id, record_patch, patch, NULL);
 	cJSON_Delete(patch);
@@ -485,6 +488,9 @@ int main(int argc, char **argv)
 	const char *resume = NULL, *following = NULL;
 	int async = 0, c;
 	progname = "cosmos-batch";
+	/* A reader that goes away must not stop the batch: events also go to
+	 * events.jsonl, and cosmos-submit's pipes are watched for their end. */
+	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd':

@@ -36,7 +36,8 @@
 struct run {
 	char id[ID_LEN + 1];
 	cJSON *rec;
-	int done; /* terminal now */
+	int done;  /* terminal now */
+	int stuck; /* a batch waiting on children that never started */
 };
 
 struct runs {
@@ -502,10 +503,10 @@ static int sync_all(struct runs *rs)
  * (once one has started), completed when all completed, failed (with the
  * counts) otherwise.
  */
-static void follow_children(struct run *parent)
+static int follow_children(struct run *parent)
 {
 	cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(parent->rec, "execution_config"), "child_run_ids"), *c;
-	int total = 0, done = 0, completed = 0, failed = 0, cancelled = 0, started = 0;
+	int total = 0, done = 0, completed = 0, failed = 0, cancelled = 0, started = 0, moving = 0;
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
 		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
@@ -518,10 +519,11 @@ static void follow_children(struct run *parent)
 			cancelled += !strcmp(st, "cancelled");
 		}
 		started += st && strcmp(st, "pending");
+		moving += st && strcmp(st, "pending") && !status_terminal(st);
 		cJSON_Delete(rec);
 	}
 	if (!total)
-		return;
+		return 0;
 	cJSON *patch = cJSON_CreateObject(), *counts = jobj(jobj(patch, "outputs"), "children");
 	jset_num(counts, "total", total);
 	jset_num(counts, "completed", completed);
@@ -545,6 +547,7 @@ static void follow_children(struct run *parent)
 	if (jstr(patch, "status"))
 		apply(parent, patch, NULL);
 	cJSON_Delete(patch);
+	return moving;
 }
 
 static void follow_parents(struct runs *rs)
@@ -561,9 +564,17 @@ static void follow_parents(struct runs *rs)
 		else
 			cJSON_Delete(rec);
 	}
-	for (size_t i = 0; i < rs->n; i++)
-		if (is_parent(rs->v[i].rec) && !rs->v[i].done)
-			follow_children(&rs->v[i]);
+	add_children(rs); /* their siblings too, so that the parents can end */
+	for (size_t i = 0; i < rs->n; i++) {
+		struct run *p = &rs->v[i];
+		if (!is_parent(p->rec) || p->done || follow_children(p) || p->done)
+			continue;
+		/* Nothing of it is moving: what is left never reached a host. */
+		warnx_("%s: batch has children that never started (cosmos-batch --resume %s); not waiting for it",
+		    p->id, p->id);
+		p->done = 1;
+		p->stuck = 1;
+	}
 }
 
 static int cancel(struct runs *rs)
@@ -721,6 +732,9 @@ int main(int argc, char **argv)
 			}
 			sleep((unsigned)interval);
 		}
+		for (size_t i = 0; i < rs.n; i++)
+			if (rs.v[i].stuck && !rc)
+				rc = EX_SOME;
 		if (wait && !rc)
 			for (size_t i = 0; i < rs.n; i++)
 				if (strcmp(jstr(rs.v[i].rec, "status"), "completed"))

@@ -23,7 +23,7 @@ three_with_one_bad() {
 	b=$(jq -r .batch_id <<<"${lines[0]}")
 	assert_equal "$(jq -r '.child_run_ids | length' <<<"${lines[0]}")" 3
 	assert_equal "$(jq -c '[.index, .success]' <<<"$output" | sed -n 2,4p | tr '\n' ' ')" "[0,true] [1,false] [2,true] "
-	assert_equal "$(jq -r .error <<<"${lines[2]}")" "$(jq -r .run_id <<<"${lines[2]}"): /nonexistent/clip.mp4: No such file or directory"
+	assert_equal "$(jq -r .error <<<"${lines[2]}")" "/nonexistent/clip.mp4: No such file or directory"
 	assert_equal "$(jq -c '[.success_count, .failure_count, .total]' <<<"${lines[4]}")" "[2,1,3]"
 	# The same events, in the same order, in events.jsonl.
 	assert_equal "$(cat "$COSMOS_DIR/runs/$b/events.jsonl")" "$output"
@@ -107,4 +107,21 @@ three_with_one_bad() {
 	assert_failure 2
 	run cosmos-batch --follow rs_0123456789abcdef0123456789abcdef
 	assert_failure 1
+}
+
+@test "--wait does not wait for a batch whose children never started; --wait on one child brings its siblings" {
+	run bash -c "printf '%s\\n%s\\n' \"\$(cosmos-spec upscale --video '$CLIPS/full/color.mp4')\" \"\$(cosmos-spec upscale --video '$CLIPS/full/color.mp4')\" | cosmos-batch --delay 0 --host nowhere"
+	assert_failure 1
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json")" pending
+	run timeout 20 cosmos-sync --wait --interval 1 "$b"
+	assert_failure 1
+	assert_output --partial "batch has children that never started (cosmos-batch --resume $b)"
+	# Resumed on a host that exists, it completes; waiting on the first child ends the batch.
+	run cosmos-batch --resume "$b" --delay 0
+	assert_success
+	first=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
+	run timeout 30 cosmos-sync --wait --interval 1 "$first"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json")" completed
 }

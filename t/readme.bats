@@ -35,7 +35,9 @@ tour_dir() {
 	assert_line --partial "[reference engine] lanczos upscale to 3840x2160"
 	assert_line "3840,2160"
 	assert_line --regexp $'^.*/clips/a\\.mp4\tcompleted$'
-	refute_output --partial "failed"
+	assert_line '{"total":2,"completed":2,"failed":0}'
+	refute_output --partial '"status":"failed"'
+	refute_output --partial '"success":false'
 }
 
 @test "README: the Makefile example runs as written" {

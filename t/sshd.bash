@@ -70,7 +70,7 @@ sshd_stop() {
 	[ -n "${SSHD_DIR:-}" ] || return 0
 	local p
 	for p in "$SSHD_DIR"/state/c/*/pid; do
-		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
+		[ -f "$p" ] && kill -KILL -- "-$(cat "$p" 2>/dev/null)" 2>/dev/null
 	done
 	[ -f "$SSHD_DIR/sshd.pid" ] && kill "$(cat "$SSHD_DIR/sshd.pid")"
 	rm -rf "$SSHD_DIR"

@@ -148,3 +148,10 @@ hostile_ids=(
 	assert_line "cosmos-manifest: $COSMOS_DIR/runs/$b.json: Too many levels of symbolic links; skipped"
 	assert_line --partial "\"id\":\"$a\""
 }
+
+@test "a reader started before the store exists sees what a writer adds later" {
+	# cosmos-spec transfer starts (no store yet) while the prompts are made upstream.
+	run bash -c "{ sleep 0.3; cosmos-spec prompt one '$CLIPS/full' | jq -r .id; } | cosmos-spec transfer | jq -r .prompt_id"
+	assert_success
+	[[ $output =~ ^ps_[0-9a-f]{32}$ ]]
+}
