@@ -53,6 +53,7 @@ struct batch {
 	long delay_ms;
 	const char *host;
 	FILE *events;
+	int bad;             /* request lines refused */
 };
 
 static _Noreturn void usage(void)
@@ -135,6 +136,7 @@ static void make_batch(struct batch *b)
 		reqs[n++] = req;
 	}
 	bad += it.errors;
+	b->bad = bad;
 	items_free(&it);
 	if (n == 0)
 		errx_(bad ? EX_SOME : EX_USAGE_, "no requests: nothing to batch");
@@ -532,5 +534,5 @@ int main(int argc, char **argv)
 	}
 	free(b.v);
 	finish_stdout();
-	return failed ? EX_SOME : EX_OK;
+	return failed || b.bad ? EX_SOME : EX_OK;
 }
