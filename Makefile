@@ -37,6 +37,7 @@ LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
 
 SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
+           LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)

@@ -443,6 +443,7 @@ static int land(struct flight *f, int st)
 	jset_str(patch, "submitted_at", ts);
 	cJSON *job_o = jobj(patch, "job");
 	jset_str(job_o, "container", f->container);
+	jset_str(job_o, "runtime", f->r->runtime);
 	jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
 	if (f->out.s) {
 		f->out.s[strcspn(f->out.s, "\n")] = '\0';

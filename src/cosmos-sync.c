@@ -60,6 +60,7 @@ static void add_run(struct runs *rs, const char *id, cJSON *rec)
 	if (rs->n % 256 == 0)
 		rs->v = xrealloc(rs->v, (rs->n + 256) * sizeof *rs->v);
 	struct run *r = &rs->v[rs->n++];
+	*r = (struct run){0};
 	memcpy(r->id, id, sizeof r->id);
 	r->rec = rec;
 	r->done = status_terminal(jstr(rec, "status"));
@@ -488,7 +489,8 @@ static int sync_all(struct runs *rs)
 			continue;
 		seen = xrealloc(seen, (nseen + 1) * sizeof *seen);
 		seen[nseen++] = xstrdup(h);
-		int rc = sync_host(h, rs);
+		/* The copy: syncing replaces the records h points into. */
+		int rc = sync_host(seen[nseen - 1], rs);
 		if (rc > worst)
 			worst = rc;
 	}
