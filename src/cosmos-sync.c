@@ -74,24 +74,27 @@ static int is_parent(const cJSON *rec)
 
 static struct run *find_run(struct runs *rs, const char *id);
 
+/* Add run id to rs if it exists, is not there yet and is unfinished. */
+static void add_unfinished(struct runs *rs, const char *id)
+{
+	if (id_kind(id) != ID_RUN || find_run(rs, id))
+		return;
+	cJSON *rec = store_load(id);
+	if (rec && !status_terminal(jstr(rec, "status")))
+		add_run(rs, id, rec);
+	else
+		cJSON_Delete(rec);
+}
+
 /* A batch named for syncing brings its unfinished children along. */
 static void add_children(struct runs *rs)
 {
 	size_t n = rs->n;
 	for (size_t i = 0; i < n; i++) {
 		cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(rs->v[i].rec, "execution_config"), "child_run_ids"), *c;
-		if (!is_parent(rs->v[i].rec))
-			continue;
-		cJSON_ArrayForEach(c, ids) {
-			const char *cid = cJSON_GetStringValue(c);
-			if (id_kind(cid) != ID_RUN || find_run(rs, cid))
-				continue;
-			cJSON *rec = store_load(cid);
-			if (rec && !status_terminal(jstr(rec, "status")))
-				add_run(rs, cid, rec);
-			else
-				cJSON_Delete(rec);
-		}
+		if (is_parent(rs->v[i].rec))
+			cJSON_ArrayForEach(c, ids)
+				add_unfinished(rs, cJSON_GetStringValue(c));
 	}
 }
 
@@ -556,16 +559,8 @@ static void follow_parents(struct runs *rs)
 {
 	/* Parents of the runs looked at, once each. */
 	size_t n = rs->n;
-	for (size_t i = 0; i < n; i++) {
-		const char *b = jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id");
-		if (id_kind(b) != ID_RUN || find_run(rs, b))
-			continue;
-		cJSON *rec = store_load(b);
-		if (rec && !status_terminal(jstr(rec, "status")))
-			add_run(rs, b, rec);
-		else
-			cJSON_Delete(rec);
-	}
+	for (size_t i = 0; i < n; i++)
+		add_unfinished(rs, jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id"));
 	add_children(rs); /* their siblings too, so that the parents can end */
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *p = &rs->v[i];

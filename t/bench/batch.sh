@@ -4,15 +4,8 @@
 # handshakes (counted in sshd's log).  Baseline in the same run: the same
 # 1,000 requests through one cosmos-submit, without a batch.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${COSMOS_BIN:-$ROOT/bin}
 N=${N:-1000}
-BATS_TEST_DIRNAME=$ROOT/t
-export COSMOS_SHARE=$ROOT/share/cosmos
-. "$ROOT/t/sshd.bash"
-sshd_start
-export COSMOS_DIR=$SSHD_DIR/store
-trap 'sshd_stop' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 standin_model exit 0
 ffmpeg -loglevel error -f lavfi -i testsrc=size=320x240:rate=24 -t 1 -pix_fmt yuv420p "$SSHD_DIR/clip.mp4"
 req=$("$BIN/cosmos-spec" upscale --video "$SSHD_DIR/clip.mp4")

@@ -7,17 +7,9 @@
 #     `ssh host docker inspect` loop (timed on 200 runs, scaled to 2,000);
 #  3. a 1 GiB upload through our SFTP layer  vs  scp.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${COSMOS_BIN:-$ROOT/bin}
-TBIN=${COSMOS_TESTBIN:-$ROOT/build/t}
 N=${N:-200}
 SYNC_N=${SYNC_N:-2000}
-BATS_TEST_DIRNAME=$ROOT/t
-export COSMOS_SHARE=$ROOT/share/cosmos
-. "$ROOT/t/sshd.bash"
-sshd_start
-export COSMOS_DIR=$SSHD_DIR/store
-trap 'sshd_stop' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 standin_model exit 0 # containers end at once: we measure the control path
 
 now() { date +%s.%N; }
