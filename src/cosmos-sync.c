@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
+#include "enhance.h"
 #include "input.h"
 #include "record.h"
 #include "remote.h"
@@ -66,11 +68,6 @@ static void add_run(struct runs *rs, const char *id, cJSON *rec)
 	r->done = status_terminal(jstr(rec, "status"));
 }
 
-static int is_parent(const cJSON *rec)
-{
-	const char *m = jstr(rec, "model_type");
-	return m && (!strcmp(m, "batch") || !strcmp(m, "enhance_batch"));
-}
 
 static struct run *find_run(struct runs *rs, const char *id);
 
@@ -92,7 +89,7 @@ static void add_children(struct runs *rs)
 	size_t n = rs->n;
 	for (size_t i = 0; i < n; i++) {
 		cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(rs->v[i].rec, "execution_config"), "child_run_ids"), *c;
-		if (is_parent(rs->v[i].rec))
+		if (batch_is_parent(rs->v[i].rec))
 			cJSON_ArrayForEach(c, ids)
 				add_unfinished(rs, cJSON_GetStringValue(c));
 	}
@@ -150,63 +147,10 @@ static int safe_name(const char *n)
 	return 1;
 }
 
-/* Enhance results: the improved prompt, and the prompt record updated or made. */
-struct enhanced {
-	const char *run_id;
-	char *text;
-	char new_id[ID_LEN + 1];
-};
-
-static int replace_prompt(cJSON *p, void *arg)
-{
-	const struct enhanced *e = arg;
-	const char *old = jstr(p, "prompt_text");
-	cJSON *prev = cJSON_GetObjectItemCaseSensitive(p, "previous_texts");
-	if (!cJSON_IsArray(prev)) {
-		prev = cJSON_CreateArray();
-		jset(p, "previous_texts", prev);
-	}
-	if (old)
-		cJSON_AddItemToArray(prev, cJSON_CreateString(old));
-	jset_str(p, "prompt_text", e->text);
-	jset(p, "enhanced", cJSON_CreateTrue());
-	jset_str(p, "enhanced_by_run", e->run_id);
-	return STORE_WRITE;
-}
-
-/* Read batch_results.json for this run's prompt; the reason it failed, or NULL. */
-static const char *read_enhance(const char *path, const char *prompt_id, struct enhanced *e)
-{
-	static char why[300];
-	FILE *f = fopen(path, "re");
-	struct sbuf b = {0};
-	char buf[8192];
-	size_t n;
-	while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
-		sb_add(&b, buf, n);
-	if (f)
-		fclose(f);
-	cJSON *list = b.s ? cJSON_Parse(b.s) : NULL, *it;
-	sb_free(&b);
-	snprintf(why, sizeof why, "batch_results.json has no result for %s", prompt_id);
-	cJSON_ArrayForEach(it, list) {
-		if (!jstr(it, "name") || strcmp(jstr(it, "name"), prompt_id))
-			continue;
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "success")) && jstr(it, "upsampled_prompt")) {
-			e->text = xstrdup(jstr(it, "upsampled_prompt"));
-			cJSON_Delete(list);
-			return NULL;
-		}
-		snprintf(why, sizeof why, "enhancement failed: %s", jstr(it, "error") ? shown(jstr(it, "error")) : "no reason given");
-	}
-	cJSON_Delete(list);
-	return why;
-}
-
-/* Under the run's lock: apply the enhancement once, then the patch. */
+/* Under the run's lock: apply an enhancement once, then the patch. */
 struct finish {
 	cJSON *patch;
-	struct enhanced *e;
+	const char *enhanced; /* the enhanced prompt text, if any */
 };
 
 static int finish_run(cJSON *rec, void *arg)
@@ -215,36 +159,13 @@ static int finish_run(cJSON *rec, void *arg)
 	if (status_terminal(jstr(rec, "status")))
 		return STORE_KEEP;
 	const char *to = jstr(f->patch, "status");
-	if (f->e && f->e->text && to && !strcmp(to, "completed")) {
-		const char *pid = jstr(rec, "prompt_id");
-		cJSON *ec = jobj(rec, "execution_config"), *out = jobj(f->patch, "outputs");
-		jset_str(out, "enhanced_prompt", f->e->text);
-		cJSON *p = pid ? store_load(pid) : NULL;
-		if (p && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ec, "create_new"))) {
-			cJSON *np = prompt_new();
-			memcpy(f->e->new_id, jstr(np, "id"), ID_LEN + 1);
-			for (cJSON *m = p->child; m; m = m->next)
-				if (strcmp(m->string, "id") && strcmp(m->string, "created_at") && strcmp(m->string, "updated_at"))
-					jset(np, m->string, cJSON_Duplicate(m, 1));
-			jset_str(np, "prompt_text", f->e->text);
-			jset_str(np, "parent_prompt_id", pid);
-			jset(np, "enhanced", cJSON_CreateTrue());
-			jset_str(np, "enhanced_by_run", jstr(rec, "id"));
-			cJSON_DeleteItemFromObjectCaseSensitive(np, "previous_texts");
-			if (store_create(np) == 0) {
-				jset_str(out, "enhanced_prompt_id", f->e->new_id);
-				record_print(np);
-			}
-			cJSON_Delete(np);
-		} else if (p)
-			store_update(pid, replace_prompt, f->e, NULL);
-		cJSON_Delete(p);
-	}
+	if (f->enhanced && to && !strcmp(to, "completed"))
+		enhance_apply(rec, f->enhanced, f->patch);
 	return record_patch(rec, f->patch);
 }
 
 /* Download a finished run's files; fill outputs in patch.  0 or -1. */
-static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *patch, struct enhanced *e, const char *prompt_id)
+static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *patch, char **enhanced, const char *prompt_id)
 {
 	int have_results = 0;
 	char *dir = store_run_dir(id, 1);
@@ -266,7 +187,8 @@ static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *
 				jset_str(out, "log", local);
 			else if (!strcmp(name, "batch_results.json") && prompt_id) {
 				have_results = 1;
-				const char *why = read_enhance(local, prompt_id, e);
+				const char *why;
+				*enhanced = enhance_result(local, prompt_id, &why);
 				if (why) {
 					jset_str(patch, "status", "failed");
 					jset_str(patch, "reason", why);
@@ -333,9 +255,9 @@ static struct run *find_run(struct runs *rs, const char *id)
 }
 
 /* Apply a patch under the lock; print and keep the record if it changed. */
-static void apply(struct run *run, cJSON *patch, struct enhanced *e)
+static void apply(struct run *run, cJSON *patch, const char *enhanced)
 {
-	struct finish f = {patch, e};
+	struct finish f = {patch, enhanced};
 	cJSON *now = NULL;
 	int v = store_update(run->id, finish_run, &f, &now);
 	if (v < 0)
@@ -456,13 +378,13 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 		if (patch && !strcmp(ans[i].code, "-"))
 			apply(run, patch, NULL);
 		else if (patch) {
-			struct enhanced e = {run->id, NULL, ""};
+			char *enhanced = NULL;
 			const char *pid = !strcmp(jstr(run->rec, "model_type"), "enhance") ? jstr(run->rec, "prompt_id") : NULL;
-			if (fetch_outputs(r, run->id, ans[i].files, patch, &e, pid) == 0)
-				apply(run, patch, &e);
+			if (fetch_outputs(r, run->id, ans[i].files, patch, &enhanced, pid) == 0)
+				apply(run, patch, enhanced);
 			else
 				rc = EX_TEMP; /* left as it was: the next sync tries again */
-			free(e.text);
+			free(enhanced);
 		}
 		cJSON_Delete(patch);
 		cJSON_Delete(ans[i].files);
@@ -503,53 +425,12 @@ static int sync_all(struct runs *rs)
 	return worst;
 }
 
-/*
- * A batch's status follows its children: running while any is unfinished
- * (once one has started), completed when all completed, failed (with the
- * counts) otherwise.
- */
+/* A batch parent follows its children (lib/batch.c); how many are moving. */
 static int follow_children(struct run *parent)
 {
-	cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(parent->rec, "execution_config"), "child_run_ids"), *c;
-	int total = 0, done = 0, completed = 0, failed = 0, cancelled = 0, started = 0, moving = 0;
-	cJSON_ArrayForEach(c, ids) {
-		const char *cid = cJSON_GetStringValue(c);
-		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
-		const char *st = rec ? jstr(rec, "status") : NULL;
-		total++;
-		if (status_terminal(st)) {
-			done++;
-			completed += !strcmp(st, "completed");
-			failed += !strcmp(st, "failed");
-			cancelled += !strcmp(st, "cancelled");
-		}
-		started += st && strcmp(st, "pending");
-		moving += st && strcmp(st, "pending") && !status_terminal(st);
-		cJSON_Delete(rec);
-	}
-	if (!total)
-		return 0;
-	cJSON *patch = cJSON_CreateObject(), *counts = jobj(jobj(patch, "outputs"), "children");
-	jset_num(counts, "total", total);
-	jset_num(counts, "completed", completed);
-	jset_num(counts, "failed", failed);
-	jset_num(counts, "cancelled", cancelled);
-	char ts[TIMESTAMP_LEN];
-	timestamp_now(ts);
-	if (done < total) {
-		if (started)
-			jset_str(patch, "status", "running");
-	} else {
-		jset_str(patch, "status", completed == total ? "completed" : "failed");
-		if (completed < total) {
-			char *why = xasprintf("%d of %d children did not complete (%d failed, %d cancelled)",
-			    total - completed, total, failed, cancelled);
-			jset_str(patch, "reason", why);
-			free(why);
-		}
-		jset_str(patch, "completed_at", ts);
-	}
-	if (jstr(patch, "status"))
+	int moving;
+	cJSON *patch = batch_parent_patch(parent->rec, &moving);
+	if (patch)
 		apply(parent, patch, NULL);
 	cJSON_Delete(patch);
 	return moving;
@@ -564,7 +445,7 @@ static void follow_parents(struct runs *rs)
 	add_children(rs); /* their siblings too, so that the parents can end */
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *p = &rs->v[i];
-		if (!is_parent(p->rec) || p->done || follow_children(p) || p->done)
+		if (!batch_is_parent(p->rec) || p->done || follow_children(p) || p->done)
 			continue;
 		/* Nothing of it is moving: what is left never reached a host. */
 		warnx_("%s: batch has children that never started (cosmos-batch --resume %s); not waiting for it",
@@ -710,7 +591,7 @@ int main(int argc, char **argv)
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
 				struct run *run = &rs.v[i];
-				if (!run->done && !is_parent(run->rec) &&
+				if (!run->done && !batch_is_parent(run->rec) &&
 				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
 					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
