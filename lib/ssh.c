@@ -49,7 +49,6 @@ static const char *lib_error(struct ssh *c)
 }
 
 const char *ssh_error(const struct ssh *c) { return c->msg; }
-const char *ssh_label(const struct ssh *c) { return c->label; }
 
 /* TCP connect with a timeout, trying each address. */
 static int dial(struct ssh *c, const struct host *h)

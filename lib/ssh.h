@@ -27,7 +27,6 @@ struct ssh;
 struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code);
 void ssh_close(struct ssh *c);
 const char *ssh_error(const struct ssh *c);
-const char *ssh_label(const struct ssh *c);
 
 /*
  * Run cmd with in (may be NULL) as its stdin; collect stdout and stderr
