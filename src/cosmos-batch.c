@@ -2,16 +2,21 @@
  * cosmos-batch - run many requests as one batch: a parent run and one
  * child run per request, fed to cosmos-submit with a pause between them.
  *
- *	cosmos-spec ... | cosmos-batch [--delay MS] [--host NAME] [--async]
+ *	cosmos-spec ... | cosmos-batch [--packed] [--delay MS] [--host NAME] [--async]
  *	cosmos-batch --resume BATCH_ID [--delay MS] [--async]
  *	cosmos-batch --follow BATCH_ID
+ *
+ * Fan-out (the default) submits each child as a run of its own.  Packed
+ * submits one job, the parent's, which runs every child in one container
+ * (lib/packed.h); cosmos-sync hands each child its output.
  *
  * Invariants:
  *  - The parent and every child exist (pending) before the first child is
  *    submitted; each child keeps its request in runs/<child>/request.json.
  *  - A child is submitted at most once: cosmos-submit only claims pending
  *    runs and refuses a run whose job is already on the host, so --resume
- *    sends exactly the children that never reached it.
+ *    sends exactly the children that never reached it (packed: the whole
+ *    batch, if it never reached it).
  *  - Events are JSON lines, in this order: batch.started, one
  *    batch.progress per child in batch order, batch.completed.  Every
  *    event also goes to runs/<batch>/events.jsonl.  A failed child does not
@@ -32,6 +37,7 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "packed.h"
 #include "record.h"
 #include "shell.h"
 #include "store.h"
@@ -54,12 +60,14 @@ struct batch {
 	const char *host;
 	FILE *events;
 	int bad;             /* request lines refused */
+	int packed;
+	char *packed_req;    /* packed: the parent's request, for cosmos-submit */
 };
 
 static _Noreturn void usage(void)
 {
 	fprintf(stderr,
-	    "usage: cosmos-batch [--delay MS] [--host NAME] [--async] < requests\n"
+	    "usage: cosmos-batch [--packed] [--delay MS] [--host NAME] [--async] < requests\n"
 	    "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
 	    "       cosmos-batch --follow BATCH_ID\n");
 	exit(EX_USAGE_);
@@ -119,6 +127,7 @@ static void make_batch(struct batch *b)
 	struct items it;
 	items_init(&it, 0, NULL);
 	cJSON **reqs = NULL;
+	char (*where)[32] = NULL;
 	int n = 0, all_enhance = 1, bad = 0;
 	const char *line;
 	while ((line = items_next(&it))) {
@@ -133,6 +142,8 @@ static void make_batch(struct batch *b)
 		}
 		all_enhance &= !strcmp(jstr(req, "model_type"), "enhance");
 		reqs = xrealloc(reqs, (size_t)(n + 1) * sizeof *reqs);
+		where = xrealloc(where, (size_t)(n + 1) * sizeof *where);
+		memcpy(where[n], it.where, sizeof where[n]);
 		reqs[n++] = req;
 	}
 	bad += it.errors;
@@ -140,9 +151,20 @@ static void make_batch(struct batch *b)
 	items_free(&it);
 	if (n == 0)
 		errx_(bad ? EX_SOME : EX_USAGE_, "no requests: nothing to batch");
+	/* Packed: one job for all, checked before anything is made. */
+	cJSON *packed = NULL;
+	if (b->packed) {
+		int at;
+		const char *why;
+		if (!(packed = packed_request(reqs, n, &at, &why)))
+			errx_(EX_SOME, "%s: %s", where[at], why);
+	}
+	free(where);
 
 	cJSON *parent = run_new(all_enhance ? "enhance_batch" : "batch");
 	memcpy(b->id, jstr(parent, "id"), sizeof b->id);
+	char name[64];
+	snprintf(name, sizeof name, "cosmos_%s_%.8s", all_enhance ? "enhance_batch" : "batch", b->id);
 	b->v = xmalloc((size_t)n * sizeof *b->v);
 	b->n = b->size = n;
 	cJSON *ids = cJSON_CreateArray();
@@ -158,6 +180,8 @@ static void make_batch(struct batch *b)
 		cJSON *cec = ec ? cJSON_Duplicate(ec, 1) : cJSON_CreateObject();
 		jset_str(cec, "batch_run_id", b->id);
 		jset_num(cec, "batch_index", i);
+		if (packed)
+			jset_str(cec, "batch_container", name);
 		jset(child, "execution_config", cec);
 		jset(req, "execution_config", cJSON_Duplicate(cec, 1));
 		jset_str(req, "run_id", c->id);
@@ -175,18 +199,49 @@ static void make_batch(struct batch *b)
 	free(reqs);
 	cJSON *ec = jobj(parent, "execution_config");
 	jset_num(ec, "batch_size", n);
-	char name[64];
-	snprintf(name, sizeof name, "cosmos_%s_%.8s", all_enhance ? "enhance_batch" : "batch", b->id);
 	jset_str(ec, "container_name", name);
-	jset_str(ec, "mode", "fan-out");
-	jset_num(ec, "delay_ms", (double)b->delay_ms);
+	jset_str(ec, "mode", packed ? "packed" : "fan-out");
+	if (!packed)
+		jset_num(ec, "delay_ms", (double)b->delay_ms);
 	jset(ec, "child_run_ids", ids);
 	if (store_create(parent) < 0)
 		err_(EX_STORE, "cannot store run %s", b->id);
 	cJSON_Delete(parent);
+	if (packed) {
+		jset_str(packed, "run_id", b->id);
+		b->packed_req = cJSON_PrintUnformatted(packed);
+		char *dir = store_run_dir(b->id, 1), *p = xasprintf("%s/request.json", dir);
+		write_file(p, b->packed_req);
+		free(p);
+		free(dir);
+		cJSON_Delete(packed);
+	}
 }
 
-/* The children of an earlier batch that never reached a host. */
+/* The request kept in runs/<id>/request.json, or NULL. */
+static char *saved_request(const char *id)
+{
+	char *dir = store_run_dir(id, 0), *p = dir ? xasprintf("%s/request.json", dir) : NULL;
+	FILE *f = p ? fopen(p, "re") : NULL;
+	char *l = NULL;
+	size_t cap = 0;
+	if (f && getline(&l, &cap, f) > 0)
+		l[strcspn(l, "\n")] = '\0';
+	else {
+		free(l);
+		l = NULL;
+	}
+	if (f)
+		fclose(f);
+	free(p);
+	free(dir);
+	return l;
+}
+
+/*
+ * The children of an earlier batch that never reached a host: fan-out,
+ * each pending child; packed, all of them if the batch is pending.
+ */
 static void load_batch(struct batch *b, const char *id)
 {
 	cJSON *parent = store_load(id);
@@ -198,30 +253,25 @@ static void load_batch(struct batch *b, const char *id)
 	memcpy(b->id, id, sizeof b->id);
 	b->size = cJSON_GetArraySize(ids);
 	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
+	b->packed = packed_parent(parent);
+	if (b->packed && !strcmp(jstr(parent, "status") ? jstr(parent, "status") : "", "pending") &&
+	    !(b->packed_req = saved_request(id)))
+		errx_(EX_STORE, "%s: packed batch has no request.json", id);
 	int i = 0;
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
 		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
-		if (rec && !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending")) {
-			char *dir = store_run_dir(cid, 0), *p = xasprintf("%s/request.json", dir);
-			FILE *f = fopen(p, "re");
-			char *l = NULL;
-			size_t cap = 0;
-			if (f && getline(&l, &cap, f) > 0) {
-				l[strcspn(l, "\n")] = '\0';
+		char *req = NULL;
+		if (rec && (b->packed ? b->packed_req != NULL : !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending"))) {
+			if (!b->packed && !(req = saved_request(cid)))
+				warnx_("%s: child %s has no request.json; skipped", id, cid);
+			else {
 				struct child *ch = &b->v[b->n++];
 				memset(ch, 0, sizeof *ch);
 				memcpy(ch->id, cid, sizeof ch->id);
 				ch->index = i;
-				ch->request = l;
-			} else {
-				warnx_("%s: child %s has no request.json; skipped", id, cid);
-				free(l);
+				ch->request = req;
 			}
-			if (f)
-				fclose(f);
-			free(p);
-			free(dir);
 		}
 		cJSON_Delete(rec);
 		i++;
@@ -257,13 +307,19 @@ static pid_t start_submit(const struct batch *b, int *in, int *out, int *err)
 	return pid;
 }
 
-/* Lines of submit's output that tell how a fed child went. */
-static void outcome_of_record(struct batch *b, const char *line)
+/* What is fed to one cosmos-submit: requests in order, and their outcomes. */
+struct feed {
+	struct child *v;
+	int n, fed;
+};
+
+/* Lines of submit's output that tell how a fed request went. */
+static void outcome_of_record(struct feed *fd, const char *line)
 {
 	cJSON *r = cJSON_Parse(line);
 	const char *id = jstr(r, "id"), *st = jstr(r, "status");
-	for (int i = 0; id && i < b->n; i++) {
-		struct child *c = &b->v[i];
+	for (int i = 0; id && i < fd->n; i++) {
+		struct child *c = &fd->v[i];
 		if (strcmp(c->id, id) || c->known)
 			continue;
 		c->known = 1;
@@ -274,13 +330,13 @@ static void outcome_of_record(struct batch *b, const char *line)
 	cJSON_Delete(r);
 }
 
-static void outcome_of_error(struct batch *b, const char *line, int fed)
+static void outcome_of_error(struct feed *fd, const char *line)
 {
 	long n;
 	const char *p = strstr(line, ": stdin:");
-	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fed)
+	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fd->fed)
 		return;
-	struct child *c = &b->v[n - 1];
+	struct child *c = &fd->v[n - 1];
 	if (c->known)
 		return;
 	const char *msg = strchr(p + 8, ':');
@@ -292,8 +348,8 @@ static void outcome_of_error(struct batch *b, const char *line, int fed)
 	c->error = xstrdup(msg);
 }
 
-/* Read whatever lines fd has; call fn on each whole one. */
-static int drain(int fd, struct sbuf *acc, struct batch *b, int fed, int is_err)
+/* Read whatever lines fd has and learn from each whole one. */
+static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
 {
 	char buf[8192];
 	ssize_t r = read(fd, buf, sizeof buf);
@@ -305,9 +361,9 @@ static int drain(int fd, struct sbuf *acc, struct batch *b, int fed, int is_err)
 		*nl = '\0';
 		if (is_err) {
 			fprintf(stderr, "%s\n", start);
-			outcome_of_error(b, start, fed);
+			outcome_of_error(f, start);
 		} else
-			outcome_of_record(b, start);
+			outcome_of_record(f, start);
 		start = nl + 1;
 	}
 	size_t rest = acc->len - (size_t)(start - acc->s);
@@ -317,63 +373,60 @@ static int drain(int fd, struct sbuf *acc, struct batch *b, int fed, int is_err)
 	return 0;
 }
 
-static void progress_event(struct batch *b, const struct child *c)
+static void progress_event(struct batch *b, const struct child *c, int ok, const char *error)
 {
 	cJSON *e = new_event("batch.progress", b);
 	jset_str(e, "run_id", c->id);
 	jset_num(e, "index", c->index);
 	jset_num(e, "total", b->size);
-	jset(e, "success", cJSON_CreateBool(c->ok));
-	if (!c->ok)
-		jset_str(e, "error", c->error ? c->error : "no result from cosmos-submit");
+	jset(e, "success", cJSON_CreateBool(ok));
+	if (!ok)
+		jset_str(e, "error", error ? error : "no result from cosmos-submit");
 	event(b, e);
 }
 
-/* Submit the children in order; the number that failed. */
-static int run_batch(struct batch *b)
+/*
+ * Feed v[0..n) to one cosmos-submit: one at a time with the batch's pause
+ * between them, or up to 8 ahead without one.  Their outcomes land in
+ * v[]; with report, a batch.progress for each, in order, as it is known.
+ */
+static void feed(struct batch *b, struct child *v, int n, int report)
 {
-	cJSON *e = new_event("batch.started", b), *ids = cJSON_CreateArray();
-	jset_num(e, "total", b->size);
-	for (int i = 0; i < b->n; i++)
-		cJSON_AddItemToArray(ids, cJSON_CreateString(b->v[i].id));
-	jset(e, "child_run_ids", ids);
-	if (b->n < b->size)
-		jset_num(e, "resumed", b->n);
-	event(b, e);
-
+	struct feed f = {v, n, 0};
 	int in, out, errfd;
 	pid_t pid = start_submit(b, &in, &out, &errfd);
-	/* One child at a time with a pause, or up to 8 ahead without one. */
-	int window = b->delay_ms > 0 ? 1 : 8, fed = 0, told = 0;
+	int window = b->delay_ms > 0 ? 1 : 8, told = 0;
 	double next_at = 0;
 	struct sbuf oacc = {0}, eacc = {0};
-	while (told < b->n) {
-		if (fed < b->n && fed - told < window && now_ms() >= next_at) {
-			const char *r = b->v[fed].request;
+	while (told < n) {
+		if (f.fed < n && f.fed - told < window && now_ms() >= next_at) {
+			const char *r = v[f.fed].request;
 			if (write(in, r, strlen(r)) < 0 || write(in, "\n", 1) < 0)
 				warn_("cosmos-submit");
-			fed++;
+			f.fed++;
 		}
-		if (fed == b->n && in >= 0) {
+		if (f.fed == n && in >= 0) {
 			close(in);
 			in = -1;
 		}
-		struct pollfd p[2] = {{out, POLLIN, 0}, {errfd, POLLIN, 0}};
-		int wait = fed < b->n && fed - told < window ? (int)(next_at - now_ms()) : -1;
 		if (out < 0 && errfd < 0)
 			break;
-		if (poll(p, 2, wait < 0 && (fed < b->n && fed - told < window) ? 0 : wait) < 0 && errno != EINTR)
+		struct pollfd p[2] = {{out, POLLIN, 0}, {errfd, POLLIN, 0}};
+		int may_feed = f.fed < n && f.fed - told < window;
+		int wait = may_feed ? (int)(next_at - now_ms()) : -1;
+		if (poll(p, 2, may_feed && wait < 0 ? 0 : wait) < 0 && errno != EINTR)
 			err_(EX_STORE, "poll");
-		if (p[0].revents && drain(out, &oacc, b, fed, 0) < 0) {
+		if (p[0].revents && drain(out, &oacc, &f, 0) < 0) {
 			close(out);
 			out = -1;
 		}
-		if (p[1].revents && drain(errfd, &eacc, b, fed, 1) < 0) {
+		if (p[1].revents && drain(errfd, &eacc, &f, 1) < 0) {
 			close(errfd);
 			errfd = -1;
 		}
-		while (told < b->n && b->v[told].known) {
-			progress_event(b, &b->v[told++]);
+		for (; told < n && v[told].known; told++) {
+			if (report)
+				progress_event(b, &v[told], v[told].ok, v[told].error);
 			next_at = now_ms() + (double)b->delay_ms;
 		}
 	}
@@ -385,19 +438,44 @@ static int run_batch(struct batch *b)
 		close(errfd);
 	int st;
 	waitpid(pid, &st, 0);
-	for (; told < b->n; told++)
-		progress_event(b, &b->v[told]);
+	for (; report && told < n; told++)
+		progress_event(b, &v[told], 0, v[told].error);
 	sb_free(&oacc);
 	sb_free(&eacc);
+}
 
-	int ok = 0;
+static void started_event(struct batch *b)
+{
+	cJSON *e = new_event("batch.started", b), *ids = cJSON_CreateArray();
+	jset_num(e, "total", b->size);
 	for (int i = 0; i < b->n; i++)
-		ok += b->v[i].ok;
-	e = new_event("batch.completed", b);
+		cJSON_AddItemToArray(ids, cJSON_CreateString(b->v[i].id));
+	jset(e, "child_run_ids", ids);
+	if (b->n < b->size)
+		jset_num(e, "resumed", b->n);
+	if (b->packed)
+		jset_str(e, "mode", "packed");
+	event(b, e);
+}
+
+static void completed_event(struct batch *b, int ok)
+{
+	cJSON *e = new_event("batch.completed", b);
 	jset_num(e, "success_count", ok);
 	jset_num(e, "failure_count", b->n - ok);
 	jset_num(e, "total", b->n);
 	event(b, e);
+}
+
+/* Fan-out: submit the children in order; the number that failed. */
+static int run_batch(struct batch *b)
+{
+	started_event(b);
+	feed(b, b->v, b->n, 1);
+	int ok = 0;
+	for (int i = 0; i < b->n; i++)
+		ok += b->v[i].ok;
+	completed_event(b, ok);
 
 	/* The parent now follows its children (cosmos-sync keeps it so). */
 	cJSON *patch = cJSON_CreateObject();
@@ -413,6 +491,53 @@ static int run_batch(struct batch *b)
 	store_update(b->id, record_patch, patch, NULL);
 	cJSON_Delete(patch);
 	return b->n - ok;
+}
+
+/* Under a packed child's lock: pending, it goes where its batch went. */
+static int follow_batch(cJSON *rec, void *arg)
+{
+	const char *st = jstr(rec, "status");
+	if (!st || strcmp(st, "pending"))
+		return STORE_KEEP;
+	cJSON *patch = arg;
+	record_patch(rec, patch);
+	return STORE_WRITE;
+}
+
+/* Packed: submit the parent's one job; the children go with it. */
+static int run_packed(struct batch *b)
+{
+	started_event(b);
+	struct child job = {.request = b->packed_req};
+	memcpy(job.id, b->id, sizeof job.id);
+	feed(b, &job, 1, 0);
+	cJSON *parent = store_load(b->id), *patch = cJSON_CreateObject();
+	const char *st = jstr(parent, "status");
+	if (job.ok) {
+		/* Children share the parent's host and container. */
+		for (const char *k = "status\0submitted_at\0backend\0host\0"; *k; k += strlen(k) + 1)
+			if (jstr(parent, k))
+				jset_str(patch, k, jstr(parent, k));
+		cJSON *j = jobj(patch, "job");
+		jset_str(j, "batch_container", jstr(jobj(parent, "job"), "container"));
+		jset_str(j, "runtime", jstr(jobj(parent, "job"), "runtime"));
+	} else if (st && !strcmp(st, "failed")) {
+		char *why = xasprintf("its packed batch did not start: %s", job.error ? job.error : jstr(parent, "reason"));
+		jset_str(patch, "status", "failed");
+		jset_str(patch, "reason", why);
+		jset_str(patch, "completed_at", jstr(parent, "completed_at"));
+		free(why);
+	}
+	for (int i = 0; i < b->n; i++) {
+		if (patch->child)
+			store_update(b->v[i].id, follow_batch, patch, NULL);
+		progress_event(b, &b->v[i], job.ok, job.error);
+	}
+	completed_event(b, job.ok ? b->n : 0);
+	cJSON_Delete(patch);
+	cJSON_Delete(parent);
+	free(job.error);
+	return job.ok ? 0 : b->n;
 }
 
 /* --- following ------------------------------------------------------------ */
@@ -484,6 +609,7 @@ int main(int argc, char **argv)
 		{"async", no_argument, NULL, 'a'},
 		{"resume", required_argument, NULL, 'r'},
 		{"follow", required_argument, NULL, 'f'},
+		{"packed", no_argument, NULL, 'p'},
 		{0, 0, 0, 0},
 	};
 	struct batch b = {.delay_ms = 1500};
@@ -503,10 +629,11 @@ int main(int argc, char **argv)
 		case 'a': async = 1; break;
 		case 'r': resume = optarg; break;
 		case 'f': following = optarg; break;
+		case 'p': b.packed = 1; break;
 		default: usage();
 		}
 	}
-	if (optind < argc || (resume && following) || (following && async))
+	if (optind < argc || (resume && following) || (following && async) || (b.packed && (resume || following)))
 		usage();
 	const char *id = resume ? resume : following;
 	if (id && id_kind(id) != ID_RUN)
@@ -526,13 +653,14 @@ int main(int argc, char **argv)
 	if (!b.events)
 		err_(EX_STORE, "%s", ep);
 	free(ep);
-	int failed = b.n ? run_batch(&b) : 0;
+	int failed = !b.n ? 0 : b.packed ? run_packed(&b) : run_batch(&b);
 	fclose(b.events);
 	for (int i = 0; i < b.n; i++) {
 		free(b.v[i].request);
 		free(b.v[i].error);
 	}
 	free(b.v);
+	free(b.packed_req);
 	finish_stdout();
 	return failed || b.bad ? EX_SOME : EX_OK;
 }

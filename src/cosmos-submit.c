@@ -34,7 +34,7 @@
 #include "store.h"
 #include "util.h"
 
-static const char *const path_keys[] = {"input_video_path", "input_control", "video_path", NULL};
+static const char *const path_keys[] = {"input_video_path", "input_control", "video_path", "visual_input", NULL};
 static const char *const transfer_args[] = {
 	"num_steps", "guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold", NULL,
 };
@@ -62,14 +62,28 @@ static int is_path_key(const char *k)
 /* A request is well formed: a known model, a spec of the right shape. */
 static const char *check_request(const cJSON *req)
 {
+	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", NULL};
 	const char *m = jstr(req, "model_type");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec");
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input"), *it;
+	int k = 0;
+	while (m && models[k] && strcmp(m, models[k]))
+		k++;
 	if (!m)
 		return "request has no \"model_type\"";
-	if (strcmp(m, "transfer") && strcmp(m, "upscale") && strcmp(m, "enhance"))
-		return "\"model_type\" is not transfer, upscale or enhance";
-	if (!strcmp(m, "enhance") ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
+	if (!models[k])
+		return "\"model_type\" is not transfer, upscale, enhance, batch or enhance_batch";
+	if (!strncmp(m, "enhance", 7) ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
 		return "\"spec\" is missing or of the wrong type";
+	if (k >= 3 && !cJSON_GetObjectItemCaseSensitive(req, "run_id"))
+		return "a batch request needs the \"run_id\" of its parent (cosmos-batch --packed makes both)";
+	if (!strcmp(m, "batch") && (!cJSON_IsArray(items) || !cJSON_GetArraySize(items)))
+		return "a batch request needs a non-empty \"batch_input\" list";
+	if (strcmp(m, "batch") && items)
+		return "only a batch request has \"batch_input\"";
+	cJSON_ArrayForEach(it, items)
+		if (!cJSON_IsObject(it))
+			return "\"batch_input\" holds something other than objects";
 	const char *p = jstr(req, "prompt_id");
 	if (cJSON_GetObjectItemCaseSensitive(req, "prompt_id") && id_kind(p) != ID_PROMPT)
 		return "\"prompt_id\" is not a prompt id";
@@ -151,18 +165,46 @@ static void add_number(struct sbuf *b, double v)
 	sb_quote(b, num);
 }
 
-/* job.sh for cosmos-job: MODEL, SPEC and the model's arguments, all quoted. */
-static char *job_script(const char *model, const cJSON *spec, const cJSON *ec)
+/* What the model reads: the request's spec, and a batch's items. */
+static cJSON *job_of(const cJSON *req)
+{
+	cJSON *job = cJSON_CreateObject();
+	jset(job, "spec", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1));
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input");
+	if (items)
+		jset(job, "batch_input", cJSON_Duplicate(items, 1));
+	return job;
+}
+
+/*
+ * job.sh for cosmos-job: MODEL, SPEC, a batch's items as BATCH (JSON
+ * lines) and the model's arguments, all quoted.
+ */
+static char *job_script(const char *model, const cJSON *job, const cJSON *ec)
 {
 	struct sbuf b = {0};
-	char *json = cJSON_PrintUnformatted(spec);
+	char *json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(job, "spec"));
 	sb_puts(&b, "MODEL=");
 	sb_quote(&b, model);
 	sb_puts(&b, "\nSPEC=");
 	sb_quote(&b, json);
-	sb_puts(&b, "\nset --");
 	cJSON_free(json);
-	if (!strcmp(model, "transfer"))
+	const cJSON *item;
+	struct sbuf lines = {0};
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(job, "batch_input")) {
+		char *l = cJSON_PrintUnformatted(item);
+		sb_puts(&lines, l);
+		sb_puts(&lines, "\n");
+		cJSON_free(l);
+	}
+	if (lines.s) {
+		lines.s[--lines.len] = '\0';
+		sb_puts(&b, "\nBATCH=");
+		sb_quote(&b, lines.s);
+		sb_free(&lines);
+	}
+	sb_puts(&b, "\nset --");
+	if (!strcmp(model, "transfer") || !strcmp(model, "batch"))
 		for (int i = 0; transfer_args[i]; i++) {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, transfer_args[i]);
 			if (!v)
@@ -256,10 +298,10 @@ static void fail_run(const char *id, const char *reason)
 static int dry_run(struct items *it, const cJSON *req, const char *host)
 {
 	int rc = 0;
-	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
+	cJSON *job = job_of(req);
 	cJSON *out = cJSON_CreateObject(), *uploads = cJSON_CreateArray();
 	struct remote fake = {0};
-	if (map_paths(spec, &fake, req, uploads) < 0) {
+	if (map_paths(job, &fake, req, uploads) < 0) {
 		item_warn(it, "%s", fake.err);
 		cJSON_Delete(uploads);
 		rc = EX_SOME;
@@ -269,11 +311,12 @@ static int dry_run(struct items *it, const cJSON *req, const char *host)
 		jset_str(out, "host", host ? host : "(default)");
 		jset(out, "uploads", uploads);
 		jset_str(out, "container", "cosmos_<model_type>_<id[:8]>");
-		jset(out, "spec", cJSON_Duplicate(spec, 1));
+		for (cJSON *m = job->child; m; m = m->next)
+			jset(out, m->string, cJSON_Duplicate(m, 1));
 		record_print(out);
 	}
 	cJSON_Delete(out);
-	cJSON_Delete(spec);
+	cJSON_Delete(job);
 	return rc;
 }
 
@@ -379,9 +422,9 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 
 	/* The local copy of the request's spec, for the curious. */
 	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
-	cJSON *spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1);
+	cJSON *job = job_of(req);
 	FILE *fp = spec_path ? fopen(spec_path, "we") : NULL;
-	char *js = cJSON_PrintUnformatted(spec);
+	char *js = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(job, "spec"));
 	if (!fp || fprintf(fp, "%s\n", js) < 0 || fclose(fp) != 0)
 		err_(EX_STORE, "%s", spec_path ? spec_path : f->id);
 	cJSON_free(js);
@@ -389,17 +432,17 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	free(dir);
 
 	uint64_t sent_before = r->sent;
-	if (map_paths(spec, r, req, NULL) < 0) {
+	if (map_paths(job, r, req, NULL) < 0) {
 		item_warn(it, "%s: %s", f->id, r->err);
 		fail_run(f->id, r->err);
 		f->rc = EX_SOME;
-		cJSON_Delete(spec);
+		cJSON_Delete(job);
 		return;
 	}
 	f->uploaded = r->sent - sent_before;
 	f->r = r;
-	f->job_text = job_script(model, spec, ec);
-	cJSON_Delete(spec);
+	f->job_text = job_script(model, job, ec);
+	cJSON_Delete(job);
 	char *cmd = start_command(r, f->id, f->container);
 	f->job = remote_start(r, cmd, f->job_text, strlen(f->job_text), &f->out, &f->err);
 	free(cmd);

@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include "batch.h"
-#include "enhance.h"
+#include "finish.h"
 #include "input.h"
+#include "packed.h"
 #include "record.h"
 #include "remote.h"
 #include "shell.h"
@@ -40,6 +41,7 @@ struct run {
 	cJSON *rec;
 	int done;  /* terminal now */
 	int stuck; /* a batch waiting on children that never started */
+	int added; /* brought along as a batch's parent or child, not named */
 };
 
 struct runs {
@@ -77,13 +79,14 @@ static void add_unfinished(struct runs *rs, const char *id)
 	if (id_kind(id) != ID_RUN || find_run(rs, id))
 		return;
 	cJSON *rec = store_load(id);
-	if (rec && !status_terminal(jstr(rec, "status")))
+	if (rec && !status_terminal(jstr(rec, "status"))) {
 		add_run(rs, id, rec);
-	else
+		rs->v[rs->n - 1].added = 1;
+	} else
 		cJSON_Delete(rec);
 }
 
-/* A batch named for syncing brings its unfinished children along. */
+/* A batch named brings its unfinished children along. */
 static void add_children(struct runs *rs)
 {
 	size_t n = rs->n;
@@ -93,6 +96,16 @@ static void add_children(struct runs *rs)
 			cJSON_ArrayForEach(c, ids)
 				add_unfinished(rs, cJSON_GetStringValue(c));
 	}
+}
+
+/* Runs' batches, and so their siblings, come along too: parents follow
+ * their children, and a packed child is synced through its parent. */
+static void add_family(struct runs *rs)
+{
+	size_t n = rs->n;
+	for (size_t i = 0; i < n; i++)
+		add_unfinished(rs, jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id"));
+	add_children(rs);
 }
 
 static void scanned(const char *id, char *buf, size_t len, int err, void *arg)
@@ -134,77 +147,6 @@ static void select_runs(struct runs *rs, int argc, char **argv)
 	rs->bad += it.errors;
 	items_free(&it);
 	add_children(rs);
-}
-
-/* A name a host gave us for an output file: a plain name, nothing more. */
-static int safe_name(const char *n)
-{
-	if (!*n || n[0] == '.' || strlen(n) > 255 || strpbrk(n, "/\\"))
-		return 0;
-	for (const char *p = n; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* Under the run's lock: apply an enhancement once, then the patch. */
-struct finish {
-	cJSON *patch;
-	const char *enhanced; /* the enhanced prompt text, if any */
-};
-
-static int finish_run(cJSON *rec, void *arg)
-{
-	struct finish *f = arg;
-	if (status_terminal(jstr(rec, "status")))
-		return STORE_KEEP;
-	const char *to = jstr(f->patch, "status");
-	if (f->enhanced && to && !strcmp(to, "completed"))
-		enhance_apply(rec, f->enhanced, f->patch);
-	return record_patch(rec, f->patch);
-}
-
-/* Download a finished run's files; fill outputs in patch.  0 or -1. */
-static int fetch_outputs(struct remote *r, const char *id, cJSON *files, cJSON *patch, char **enhanced, const char *prompt_id)
-{
-	int have_results = 0;
-	char *dir = store_run_dir(id, 1);
-	if (!dir)
-		err_(EX_STORE, "runs/%s", id);
-	cJSON *out = jobj(patch, "outputs"), *sizes = jobj(out, "files"), *f;
-	int rc = 0;
-	cJSON_ArrayForEach(f, files) {
-		const char *name = jstr(f, "name");
-		char *rel = xasprintf("outputs/run_%s/%s", id, name), *local = xasprintf("%s/%s", dir, name);
-		if (remote_fetch(r, rel, local, (uint64_t)jnum(f, "size", 0)) < 0) {
-			warnx_("%s: %s", id, r->err);
-			rc = -1;
-		} else {
-			jset_num(sizes, name, jnum(f, "size", 0));
-			if (!strcmp(name, "output.mp4"))
-				jset_str(out, "video", local);
-			else if (!strcmp(name, "run.log"))
-				jset_str(out, "log", local);
-			else if (!strcmp(name, "batch_results.json") && prompt_id) {
-				have_results = 1;
-				const char *why;
-				*enhanced = enhance_result(local, prompt_id, &why);
-				if (why) {
-					jset_str(patch, "status", "failed");
-					jset_str(patch, "reason", why);
-				}
-			}
-		}
-		free(rel);
-		free(local);
-	}
-	free(dir);
-	const char *to = jstr(patch, "status");
-	if (prompt_id && !have_results && rc == 0 && to && !strcmp(to, "completed")) {
-		jset_str(patch, "status", "failed");
-		jset_str(patch, "reason", "the enhancer wrote no batch_results.json");
-	}
-	return rc;
 }
 
 /* The patch for one run from the host's answer; NULL for no change. */
@@ -254,12 +196,16 @@ static struct run *find_run(struct runs *rs, const char *id)
 	return NULL;
 }
 
-/* Apply a patch under the lock; print and keep the record if it changed. */
-static void apply(struct run *run, cJSON *patch, const char *enhanced)
+static void pass_to_children(struct runs *rs, const cJSON *parent);
+
+/*
+ * Apply a patch under the lock; print and keep the record if it changed.
+ * A packed batch's children go where their parent goes.
+ */
+static void apply(struct runs *rs, struct run *run, cJSON *patch)
 {
-	struct finish f = {patch, enhanced};
 	cJSON *now = NULL;
-	int v = store_update(run->id, finish_run, &f, &now);
+	int v = store_update(run->id, finish_run, patch, &now);
 	if (v < 0)
 		err_(EX_STORE, "cannot update run %s", run->id);
 	if (v == STORE_WRITE)
@@ -267,6 +213,72 @@ static void apply(struct run *run, cJSON *patch, const char *enhanced)
 	cJSON_Delete(run->rec);
 	run->rec = now;
 	run->done = status_terminal(jstr(now, "status"));
+	if (v == STORE_WRITE && packed_parent(now))
+		pass_to_children(rs, now);
+}
+
+/*
+ * A packed batch's unfinished children follow its container: running
+ * when it runs; when it ends with no result for them (lost, cancelled,
+ * never started), failed or cancelled with the parent's reason.
+ */
+static void pass_to_children(struct runs *rs, const cJSON *parent)
+{
+	const char *st = jstr(parent, "status"), *c;
+	if (strcmp(st, "running") && !status_terminal(st))
+		return;
+	cJSON *patch = cJSON_CreateObject(), *id;
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	if (!strcmp(st, "running")) {
+		jset_str(patch, "status", "running");
+		jset_str(patch, "started_at", ts);
+	} else {
+		char *why = xasprintf("its packed batch %s ended %s: %s", jstr(parent, "id"), st,
+		    jstr(parent, "reason") ? jstr(parent, "reason") : "with no result for it");
+		jset_str(patch, "status", strcmp(st, "cancelled") ? "failed" : "cancelled");
+		jset_str(patch, "reason", why);
+		jset_str(patch, "completed_at", ts);
+		free(why);
+	}
+	cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(parent, "execution_config"), "child_run_ids")) {
+		add_unfinished(rs, c = cJSON_GetStringValue(id));
+		struct run *child = c ? find_run(rs, c) : NULL;
+		/* Ended: all of them; running: those the batch brought to its host. */
+		if (child && !child->done && (status_terminal(st) || jstr(child->rec, "host")))
+			apply(rs, child, patch);
+	}
+	cJSON_Delete(patch);
+}
+
+/*
+ * A packed batch's container ended with its completion marker: each child
+ * takes its share (kids, from finish_fetch), then the parent its files
+ * and the status its children give it.
+ */
+static void finish_packed(struct runs *rs, struct run *parent, cJSON *patch, const cJSON *kids)
+{
+	const cJSON *id, *ids = cJSON_GetObjectItemCaseSensitive(jobj(parent->rec, "execution_config"), "child_run_ids");
+	int i = 0;
+	cJSON_ArrayForEach(id, ids) {
+		const char *c = cJSON_GetStringValue(id);
+		add_unfinished(rs, c);
+		struct run *child = c ? find_run(rs, c) : NULL;
+		if (child && !child->done)
+			apply(rs, child, cJSON_GetArrayItem(kids, i));
+		i++;
+	}
+	int moving;
+	cJSON *bp = batch_parent_patch(parent->rec, &moving);
+	for (cJSON *m = bp ? bp->child : NULL; m; m = m->next)
+		if (strcmp(m->string, "outputs"))
+			jset(patch, m->string, cJSON_Duplicate(m, 1));
+	if (bp)
+		jset(jobj(patch, "outputs"), "children",
+		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(jobj(bp, "outputs"), "children"), 1));
+	cJSON_Delete(bp);
+	apply(rs, parent, patch);
 }
 
 /*
@@ -362,7 +374,7 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 				;
 			if (i == nans)
 				continue;
-			if (!safe_name(line + off)) {
+			if (!finish_safe_name(line + off)) {
 				warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
 				continue;
 			}
@@ -376,15 +388,16 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 		struct run *run = ans[i].run;
 		cJSON *patch = judge(ans[i].state, ans[i].code, run->rec);
 		if (patch && !strcmp(ans[i].code, "-"))
-			apply(run, patch, NULL);
+			apply(rs, run, patch);
 		else if (patch) {
-			char *enhanced = NULL;
-			const char *pid = !strcmp(jstr(run->rec, "model_type"), "enhance") ? jstr(run->rec, "prompt_id") : NULL;
-			if (fetch_outputs(r, run->id, ans[i].files, patch, &enhanced, pid) == 0)
-				apply(run, patch, enhanced);
-			else
+			cJSON *kids = cJSON_CreateArray();
+			if (finish_fetch(r, run->rec, ans[i].files, patch, kids) < 0)
 				rc = EX_TEMP; /* left as it was: the next sync tries again */
-			free(enhanced);
+			else if (packed_parent(run->rec))
+				finish_packed(rs, run, patch, kids);
+			else
+				apply(rs, run, patch);
+			cJSON_Delete(kids);
 		}
 		cJSON_Delete(patch);
 		cJSON_Delete(ans[i].files);
@@ -426,27 +439,34 @@ static int sync_all(struct runs *rs)
 }
 
 /* A batch parent follows its children (lib/batch.c); how many are moving. */
-static int follow_children(struct run *parent)
+static int follow_children(struct runs *rs, struct run *parent)
 {
 	int moving;
 	cJSON *patch = batch_parent_patch(parent->rec, &moving);
 	if (patch)
-		apply(parent, patch, NULL);
+		apply(rs, parent, patch);
 	cJSON_Delete(patch);
 	return moving;
 }
 
 static void follow_parents(struct runs *rs)
 {
-	/* Parents of the runs looked at, once each. */
-	size_t n = rs->n;
-	for (size_t i = 0; i < n; i++)
-		add_unfinished(rs, jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id"));
-	add_children(rs); /* their siblings too, so that the parents can end */
+	add_family(rs); /* so that the parents can end */
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *p = &rs->v[i];
-		if (!batch_is_parent(p->rec) || p->done || follow_children(p) || p->done)
+		const char *of = packed_parent_of(p->rec);
+		if (!p->done && of && !find_run(rs, of)) {
+			/* A packed child whose batch ended without it. */
+			cJSON *parent = store_load(of);
+			if (parent && status_terminal(jstr(parent, "status")))
+				pass_to_children(rs, parent);
+			cJSON_Delete(parent);
+		}
+		if (!batch_is_parent(p->rec) || p->done)
 			continue;
+		if (packed_parent(p->rec) ? jstr(jobj(p->rec, "job"), "container") != NULL
+		                          : follow_children(rs, p) || p->done)
+			continue; /* a packed batch follows its container */
 		/* Nothing of it is moving: what is left never reached a host. */
 		warnx_("%s: batch has children that never started (cosmos-batch --resume %s); not waiting for it",
 		    p->id, p->id);
@@ -461,9 +481,20 @@ static int cancel(struct runs *rs)
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = &rs->v[i];
 		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
+		if (run->done && run->added)
+			continue; /* a batch's child, gone with it */
 		if (run->done) {
 			warnx_("%s: already %s", run->id, jstr(run->rec, "status"));
 			worst = worst ? worst : EX_SOME;
+			continue;
+		}
+		if (packed_parent_of(run->rec)) {
+			/* Its batch's container runs the others too: they go with the batch. */
+			if (!run->added) {
+				warnx_("%s: part of packed batch %s, which runs every child in one container; cancel the batch",
+				    run->id, packed_parent_of(run->rec));
+				worst = worst ? worst : EX_SOME;
+			}
 			continue;
 		}
 		if (h && c) {
@@ -492,7 +523,7 @@ static int cancel(struct runs *rs)
 		jset_str(patch, "status", "cancelled");
 		jset_str(patch, "reason", "cancelled by the user");
 		jset_str(patch, "completed_at", ts);
-		apply(run, patch, NULL);
+		apply(rs, run, patch);
 		cJSON_Delete(patch);
 	}
 	return worst;
@@ -500,6 +531,18 @@ static int cancel(struct runs *rs)
 
 static int show_log(struct run *run, int follow)
 {
+	const char *of = packed_parent_of(run->rec);
+	if (of && id_kind(of) == ID_RUN) {
+		/* A packed batch keeps one log for all its children. */
+		struct run parent = {.rec = store_load(of)};
+		if (!parent.rec)
+			errx_(EX_SOME, "%s: its batch %s: %s", run->id, of, errno == ENOENT ? "no such run" : strerror(errno));
+		memcpy(parent.id, of, sizeof parent.id);
+		parent.done = status_terminal(jstr(parent.rec, "status"));
+		int rc = show_log(&parent, follow);
+		cJSON_Delete(parent.rec);
+		return rc;
+	}
 	const char *local = jstr(jobj(run->rec, "outputs"), "log");
 	if (run->done && local) {
 		FILE *f = fopen(local, "re");
@@ -584,6 +627,7 @@ int main(int argc, char **argv)
 	else {
 		time_t start = time(NULL);
 		rc = 0;
+		add_family(&rs);
 		for (;;) {
 			int r = sync_all(&rs);
 			follow_parents(&rs);
@@ -591,8 +635,10 @@ int main(int argc, char **argv)
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
 				struct run *run = &rs.v[i];
+				/* (A packed child that reached a host follows its batch.) */
 				if (!run->done && !batch_is_parent(run->rec) &&
-				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
+				    (!jstr(run->rec, "host") ||
+				        !(jstr(jobj(run->rec, "job"), "container") || packed_parent_of(run->rec)))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
 					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
 					    jstr(run->rec, "status") ? jstr(run->rec, "status") : "without status");

@@ -3,9 +3,10 @@
  *
  *	cosmos CMD [ARG ...]            runs cosmos-CMD (as git does)
  *	cosmos create prompt TEXT DIR   cosmos-spec prompt
- *	cosmos inference PROMPT_ID ...  cosmos-spec transfer | cosmos-submit
+ *	cosmos inference PROMPT_ID      cosmos-spec transfer | cosmos-submit
+ *	cosmos inference P1 P2 ...      cosmos-spec transfer | cosmos-batch --packed
  *	cosmos upscale SOURCE [--wait]  cosmos-spec upscale | cosmos-submit
- *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-submit
+ *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-batch --packed
  *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
  *
  * Invariants:
@@ -29,6 +30,7 @@
 
 #include "progress.h"
 #include "record.h"
+#include "store.h"
 #include "shell.h"
 #include "util.h"
 
@@ -40,9 +42,10 @@ static _Noreturn void usage(int code)
 	    "usage: cosmos [--json] COMMAND [ARG ...]\n"
 	    "\n"
 	    "  create prompt [--name N] [--negative T] TEXT DIR   store a prompt\n"
-	    "  inference PROMPT_ID ... [--weights vis=W,...] [--wait]  Cosmos Transfer runs\n"
+	    "  inference PROMPT_ID ... [--weights vis=W,...] [--fan-out] [--wait]\n"
+	    "                              Cosmos Transfer; several prompts: one packed batch\n"
 	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--prompt T] [--wait]\n"
-	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--wait]\n"
+	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--fan-out] [--wait]\n"
 	    "  status                      sync, then show unfinished runs\n"
 	    "  list [cosmos-manifest options]   runs (or --type prompt), newest first\n"
 	    "  show ID                     one run or prompt\n"
@@ -217,13 +220,18 @@ static void add(struct args *a, const char *s)
 	a->v[a->n] = NULL;
 }
 
-/* Split a command's words: --host/--delay to submit, --wait here, the rest to spec. */
+/*
+ * Split a command's words: --host/--delay to submit, --wait and
+ * --fan-out here (bit 1 and 2 of the result), the rest to spec.
+ */
 static int split_submit(int argc, char **argv, struct args *spec, struct args *submit)
 {
 	int wait = 0;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--wait"))
-			wait = 1;
+			wait |= 1;
+		else if (!strcmp(argv[i], "--fan-out"))
+			wait |= 2;
 		else if ((!strcmp(argv[i], "--host") || !strcmp(argv[i], "--delay")) && i + 1 < argc) {
 			add(submit, argv[i]);
 			add(submit, argv[++i]);
@@ -240,6 +248,7 @@ static int split_submit(int argc, char **argv, struct args *spec, struct args *s
 struct waited {
 	struct args ids;
 	int finished;
+	struct args made; /* prompts made on the way (enhance --create-new) */
 };
 
 static void collect_id(const char *l, void *arg)
@@ -261,6 +270,8 @@ static void count_finished(const char *l, void *arg)
 	cJSON *r = cJSON_Parse(l);
 	if (status_terminal(jstr(r, "status")))
 		w->finished++;
+	else if (id_kind(jstr(r, "id")) == ID_PROMPT)
+		add(&w->made, xstrdup(l));
 	cJSON_Delete(r);
 	progress("waiting for runs", (uint64_t)w->finished, (uint64_t)w->ids.n, "runs");
 }
@@ -268,7 +279,7 @@ static void count_finished(const char *l, void *arg)
 /* Submit spec's requests; with wait, follow them to the end and show them. */
 static int submit_and_wait(struct args *spec, struct args *submit, int wait)
 {
-	struct waited w = {{0}, 0};
+	struct waited w = {{0}, 0, {0}};
 	int rc = pipeline(spec->v, submit->v, wait ? collect_id : show_line, &w);
 	if (!wait || w.ids.n == 0)
 		return rc;
@@ -296,6 +307,15 @@ static int submit_and_wait(struct args *spec, struct args *submit, int wait)
 	if (json)
 		header_done = 1;
 	pipeline(man.v, NULL, show_line, NULL);
+	if (w.made.n && !json) {
+		header_done = 0; /* a table of its own */
+		puts("");
+	}
+	for (int i = 0; i < w.made.n; i++) {
+		show_line(w.made.v[i], NULL);
+		free(w.made.v[i]);
+	}
+	free(w.made.v);
 	for (int i = 0; i < w.ids.n; i++)
 		free(w.ids.v[i]);
 	free(w.ids.v);
@@ -349,14 +369,18 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "inference") || !strcmp(cmd, "upscale") || !strcmp(cmd, "enhance-batch")) {
 		add(&spec, "cosmos-spec");
 		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "upscale") ? "upscale" : "enhance");
-		int wait = split_submit(argc, argv, &spec, &submit);
-		/* Two or more prompts make a batch (one parent, a child each). */
+		int flags = split_submit(argc, argv, &spec, &submit);
+		/* Two or more prompts make a batch (one parent, a child each),
+		 * packed into one container unless --fan-out. */
 		int prompts = 0;
 		for (int i = 2; i < spec.n; i++)
 			prompts += !strncmp(spec.v[i], "ps_", 3);
-		if (!strcmp(cmd, "enhance-batch") || (!strcmp(cmd, "inference") && prompts > 1))
+		if (!strcmp(cmd, "enhance-batch") || (!strcmp(cmd, "inference") && prompts > 1)) {
 			submit.v[0] = "cosmos-batch";
-		rc = submit_and_wait(&spec, &submit, wait);
+			if (!(flags & 2))
+				add(&submit, "--packed");
+		}
+		rc = submit_and_wait(&spec, &submit, flags & 1);
 	} else if (!strcmp(cmd, "status")) {
 		struct args s = {0};
 		add(&s, "cosmos-sync");

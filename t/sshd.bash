@@ -77,9 +77,9 @@ sshd_stop() {
 }
 
 # Set or clear the stand-in model's orders: standin_model sleep 30 / exit 3 /
-# say TEXT / clear (each call replaces the previous orders).
+# say TEXT / after SCRIPT / clear (each call replaces the previous orders).
 standin_model() {
-	rm -f "$SSHD_DIR/state/model-sleep" "$SSHD_DIR/state/model-exit" "$SSHD_DIR/state/model-say"
+	rm -f "$SSHD_DIR/state"/model-*
 	[ "$1" = clear ] || echo "$2" >"$SSHD_DIR/state/model-$1"
 	chmod 644 "$SSHD_DIR/state"/model-* 2>/dev/null || true
 }

@@ -1,0 +1,34 @@
+/*
+ * finish.h - what a finished job left on its host, recorded: its files
+ * downloaded into the store, and its outcome applied once, under the
+ * run's lock.  A packed batch's video_<i>/ files go to its children.
+ */
+#ifndef COSMOS_FINISH_H
+#define COSMOS_FINISH_H
+
+#include <cjson/cJSON.h>
+#include "remote.h"
+
+/* A name a host gave for an output file: NAME or DIR/NAME, each part a
+ * plain name (no leading dot, no control characters). */
+int finish_safe_name(const char *name);
+
+/*
+ * Download a finished run's files (a list of {name, size}) into its
+ * directory in the store and fill patch: outputs.files (name: size),
+ * outputs.video, outputs.log; for an enhance run outputs.enhanced_prompt,
+ * or status failed with a reason.  For a packed batch parent, video_<i>/
+ * goes to child i's directory and kids (an array) receives one patch per
+ * child in batch order.  0, or -1 when a download failed (said on
+ * stderr): then nothing is to be recorded, and a later sync tries again.
+ */
+int finish_fetch(struct remote *r, const cJSON *rec, const cJSON *files, cJSON *patch, cJSON *kids);
+
+/*
+ * A store_update() callback: apply the patch (a cJSON *) to a run that
+ * is not finished yet.  A completed enhance run's outputs.enhanced_prompt
+ * is applied to its prompt first (enhance_apply), so exactly once.
+ */
+int finish_run(cJSON *rec, void *patch);
+
+#endif

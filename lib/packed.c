@@ -1,0 +1,181 @@
+/* packed.c - see packed.h. */
+#define _GNU_SOURCE
+#include "packed.h"
+#include "record.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const controls[] = {"vis", "edge", "depth", "seg", NULL};
+
+static int is_control(const char *k)
+{
+	for (int i = 0; controls[i]; i++)
+		if (!strcmp(k, controls[i]))
+			return 1;
+	return 0;
+}
+
+/* A spec key that differs per child: it goes into the child's item. */
+static int per_child(const char *k)
+{
+	return !strcmp(k, "prompt") || !strcmp(k, "input_video_path") || is_control(k);
+}
+
+/* Do a and b agree on key k (both lacking it counts)? */
+static int agree(const cJSON *a, const cJSON *b, const char *k)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, k), *y = cJSON_GetObjectItemCaseSensitive(b, k);
+	return (!x && !y) || (x && y && cJSON_Compare(x, y, 1));
+}
+
+/* Is every shared key of spec s (and of its execution_config e) that of the first? */
+static const char *differs(const cJSON *s0, const cJSON *e0, const cJSON *s, const cJSON *e)
+{
+	static char why[160];
+	const cJSON *sides[2][2] = {{s0, s}, {s, s0}};
+	for (int side = 0; side < 2; side++)
+		for (const cJSON *m = sides[side][0]->child; m; m = m->next) {
+			if (per_child(m->string))
+				continue;
+			if (!agree(s0, s, m->string) || !agree(e0, e, m->string)) {
+				snprintf(why, sizeof why,
+				    "differs from the first request in \"%s\": a packed batch shares its parameters (use fan-out)",
+				    shown(m->string));
+				return why;
+			}
+		}
+	return NULL;
+}
+
+/* The item of one transfer child, with an override for every control in base. */
+static cJSON *transfer_item(const cJSON *spec, const cJSON *base)
+{
+	cJSON *item = cJSON_CreateObject(), *over = cJSON_CreateObject();
+	jset_str(item, "prompt", jstr(spec, "prompt"));
+	jset_str(item, "visual_input", jstr(spec, "input_video_path"));
+	for (int i = 0; controls[i]; i++) {
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec, controls[i]);
+		if (c)
+			jset(over, controls[i], cJSON_Duplicate(c, 1));
+		else if (cJSON_GetObjectItemCaseSensitive(base, controls[i])) {
+			cJSON *off = cJSON_CreateObject();
+			jset_num(off, "control_weight", 0);
+			jset(over, controls[i], off);
+		}
+	}
+	jset(item, "control_overrides", over);
+	return item;
+}
+
+static cJSON *pack_transfer(cJSON *const *reqs, int n, int *bad, const char **why)
+{
+	const cJSON *s0 = cJSON_GetObjectItemCaseSensitive(reqs[0], "spec");
+	const cJSON *e0 = cJSON_GetObjectItemCaseSensitive(reqs[0], "execution_config");
+	cJSON *base = cJSON_CreateObject(), *ec = cJSON_CreateObject();
+	for (int i = 0; i < n; i++) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(reqs[i], "spec");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(reqs[i], "execution_config");
+		*why = !jstr(s, "prompt") || !jstr(s, "input_video_path")
+		           ? "a transfer spec needs \"prompt\" and \"input_video_path\""
+		           : differs(s0, e0, s, e);
+		if (*why) {
+			*bad = i;
+			cJSON_Delete(base);
+			cJSON_Delete(ec);
+			return NULL;
+		}
+		/* Every control any child uses, with the first user's settings. */
+		for (const cJSON *m = s->child; m; m = m->next)
+			if (is_control(m->string) && !cJSON_GetObjectItemCaseSensitive(base, m->string))
+				jset(base, m->string, cJSON_Duplicate(m, 1));
+	}
+	for (const cJSON *m = s0->child; m; m = m->next)
+		if (!per_child(m->string)) {
+			jset(base, m->string, cJSON_Duplicate(m, 1));
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(e0, m->string);
+			if (v)
+				jset(ec, m->string, cJSON_Duplicate(v, 1));
+		}
+	cJSON *items = cJSON_CreateArray();
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(items, transfer_item(cJSON_GetObjectItemCaseSensitive(reqs[i], "spec"), base));
+	cJSON *req = cJSON_CreateObject();
+	jset_str(req, "model_type", "batch");
+	jset(req, "spec", base);
+	jset(req, "batch_input", items);
+	jset(req, "execution_config", ec);
+	return req;
+}
+
+static cJSON *pack_enhance(cJSON *const *reqs, int n, int *bad, const char **why)
+{
+	cJSON *list = cJSON_CreateArray(), *it;
+	const char *model = jstr(cJSON_GetObjectItemCaseSensitive(reqs[0], "execution_config"), "model");
+	for (int i = 0; i < n; i++) {
+		const char *m = jstr(cJSON_GetObjectItemCaseSensitive(reqs[i], "execution_config"), "model");
+		if ((m || model) && (!m || !model || strcmp(m, model))) {
+			*bad = i;
+			*why = "asks for another prompt upsampler than the first request";
+			cJSON_Delete(list);
+			return NULL;
+		}
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(reqs[i], "spec"))
+			cJSON_AddItemToArray(list, cJSON_Duplicate(it, 1));
+	}
+	cJSON *req = cJSON_CreateObject();
+	jset_str(req, "model_type", "enhance_batch");
+	jset(req, "spec", list);
+	if (model)
+		jset_str(jobj(req, "execution_config"), "model", model);
+	return req;
+}
+
+cJSON *packed_request(cJSON *const *reqs, int n, int *bad, const char **why)
+{
+	const char *m0 = jstr(reqs[0], "model_type");
+	for (int i = 0; i < n; i++) {
+		const char *m = jstr(reqs[i], "model_type");
+		const cJSON *spec = cJSON_GetObjectItemCaseSensitive(reqs[i], "spec");
+		*bad = i;
+		if (strcmp(m, "transfer") && strcmp(m, "enhance")) {
+			*why = "a packed batch takes transfer or enhance requests (upscaling runs one item at a time)";
+			return NULL;
+		}
+		if (strcmp(m, m0)) {
+			*why = "a packed batch runs one model: this request's differs from the first";
+			return NULL;
+		}
+		if (!strcmp(m, "enhance") ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec)) {
+			*why = "\"spec\" is of the wrong type";
+			return NULL;
+		}
+	}
+	return !strcmp(m0, "transfer") ? pack_transfer(reqs, n, bad, why) : pack_enhance(reqs, n, bad, why);
+}
+
+int packed_index(const char *name, int size, const char **rest)
+{
+	if (strncmp(name, "video_", 6) || name[6] < '0' || name[6] > '9' || (name[6] == '0' && name[7] != '/'))
+		return -1;
+	char *end;
+	long i = strtol(name + 6, &end, 10);
+	if (*end != '/' || i >= size || end - (name + 6) > 9)
+		return -1;
+	*rest = end + 1;
+	return (int)i;
+}
+
+int packed_parent(const cJSON *rec)
+{
+	const char *mode = jstr(cJSON_GetObjectItemCaseSensitive(rec, "execution_config"), "mode");
+	return mode && !strcmp(mode, "packed");
+}
+
+const char *packed_parent_of(const cJSON *rec)
+{
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(rec, "execution_config");
+	return jstr(ec, "batch_container") ? jstr(ec, "batch_run_id") : NULL;
+}
