@@ -36,6 +36,10 @@ tour_dir() {
 	assert_line "3840,2160"
 	assert_line --regexp $'^.*/clips/a\\.mp4\tcompleted$'
 	assert_line '{"total":2,"completed":2,"failed":0}'
+	# The packed batch: both children completed from one container, both prompts enhanced.
+	assert_equal "$(grep -cP '^[01]\tcompleted\tcosmos_batch_rs_[0-9a-f]{5}\t/.*/output\.mp4$' <<<"$output")" 2
+	assert_line "a robot arm stacks red cubes, in rich detail, with soft cinematic light"
+	assert_line --regexp '"previous_texts":\["a robot arm sorts blue balls"\]'
 	refute_output --partial '"status":"failed"'
 	refute_output --partial '"success":false'
 }
