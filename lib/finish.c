@@ -31,6 +31,44 @@ int finish_safe_name(const char *n)
 	return plain_name(n, (size_t)(slash - n)) && plain_name(slash + 1, strlen(slash + 1));
 }
 
+cJSON *finish_judge(const char *state, const char *code, const cJSON *rec)
+{
+	cJSON *p = cJSON_CreateObject();
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	if (strcmp(code, "-") != 0) {
+		long c = atol(code);
+		jset_num(p, "exit_code", (double)c);
+		jset_str(p, "status", c == 0 ? "completed" : "failed");
+		if (c)
+			jset(p, "reason", cJSON_CreateString("model exited with a non-zero code"));
+		jset_str(p, "completed_at", ts);
+	} else if (!strcmp(state, "running") || !strcmp(state, "restarting") || !strcmp(state, "paused")) {
+		if (!strcmp(jstr(rec, "status"), "running")) {
+			cJSON_Delete(p);
+			return NULL;
+		}
+		jset_str(p, "status", "running");
+		jset_str(p, "started_at", ts);
+	} else if (!strcmp(state, "created")) {
+		cJSON_Delete(p);
+		return NULL;
+	} else {
+		jset_str(p, "status", "failed");
+		jset_str(p, "completed_at", ts);
+		if (!strcmp(state, "missing"))
+			jset_str(p, "reason", "lost: the container is gone and left no completion marker");
+		else if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "removing"))
+			jset_str(p, "reason", "the container exited without a completion marker");
+		else {
+			char *why = xasprintf("unknown container state '%s'", shown(state));
+			jset_str(p, "reason", why);
+			free(why);
+		}
+	}
+	return p;
+}
+
 int finish_run(cJSON *rec, void *arg)
 {
 	cJSON *patch = arg;

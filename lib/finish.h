@@ -9,6 +9,15 @@
 #include <cjson/cJSON.h>
 #include "remote.h"
 
+/*
+ * The patch for a run from its host's answer (cosmos-ctl status): STATE
+ * of its container or process, and CODE, the exit code its job wrote, or
+ * "-" while it has not ended.  NULL: nothing to change.  An ended job is
+ * completed or failed by its code; a job gone without one is failed
+ * ("lost"), and so is a state this does not know.
+ */
+cJSON *finish_judge(const char *state, const char *code, const cJSON *rec);
+
 /* A name a host gave for an output file: NAME or DIR/NAME, each part a
  * plain name (no leading dot, no control characters). */
 int finish_safe_name(const char *name);

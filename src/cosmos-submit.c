@@ -28,16 +28,12 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "job.h"
 #include "record.h"
 #include "remote.h"
 #include "shell.h"
 #include "store.h"
 #include "util.h"
-
-static const char *const path_keys[] = {"input_video_path", "input_control", "video_path", "visual_input", NULL};
-static const char *const transfer_args[] = {
-	"num_steps", "guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold", NULL,
-};
 
 struct opts {
 	const char *host;
@@ -49,14 +45,6 @@ static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: cosmos-submit [--host NAME] [--delay MS] [--dry-run] [-] < requests\n");
 	exit(EX_USAGE_);
-}
-
-static int is_path_key(const char *k)
-{
-	for (int i = 0; path_keys[i]; i++)
-		if (k && !strcmp(k, path_keys[i]))
-			return 1;
-	return 0;
 }
 
 /* A request is well formed: a known model, a spec of the right shape. */
@@ -98,188 +86,6 @@ static const char *check_request(const cJSON *req)
 	return NULL;
 }
 
-/*
- * The host path for an upscale source that is an earlier run's output on
- * this same host: nothing to upload.  NULL when it is not.
- */
-static char *same_host_output(struct remote *r, const cJSON *req, const char *local)
-{
-	const char *src = jstr(jobj((cJSON *)req, "execution_config"), "source_run_id");
-	cJSON *s = src ? store_load(src) : NULL;
-	char *rel = NULL;
-	if (s && jstr(s, "host") && !strcmp(jstr(s, "host"), r->host.name) &&
-	    jstr(jobj(s, "outputs"), "video") && !strcmp(jstr(jobj(s, "outputs"), "video"), local)) {
-		char *cand = xasprintf("outputs/run_%s/output.mp4", src);
-		if (remote_exists(r, cand))
-			rel = cand;
-		else
-			free(cand);
-	}
-	cJSON_Delete(s);
-	return rel;
-}
-
-/*
- * Replace every local path in the spec with its place on the host,
- * staging files as needed (dry run: list them in uploads instead).
- */
-static int map_paths(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
-{
-	for (cJSON *m = node->child; m; m = m->next) {
-		if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
-			if (map_paths(m, r, req, uploads) < 0)
-				return -1;
-			continue;
-		}
-		if (!cJSON_IsString(m) || !is_path_key(m->string))
-			continue;
-		char *rel = NULL;
-		if (uploads) {
-			char hex[65];
-			if (sha256_file(m->valuestring, hex) < 0) {
-				snprintf(r->err, sizeof r->err, "%s: %s", shown(m->valuestring), strerror(errno));
-				return -1;
-			}
-			cJSON *u = cJSON_CreateObject();
-			jset_str(u, "local", m->valuestring);
-			jset_str(u, "sha256", hex);
-			cJSON_AddItemToArray(uploads, u);
-			continue;
-		}
-		if (!(rel = same_host_output(r, req, m->valuestring)) && !(rel = remote_stage(r, m->valuestring)))
-			return -1;
-		cJSON_SetValuestring(m, rel);
-		free(rel);
-	}
-	return 0;
-}
-
-static void add_number(struct sbuf *b, double v)
-{
-	char num[64];
-	if (v == floor(v) && fabs(v) < 1e15)
-		snprintf(num, sizeof num, "%.0f", v);
-	else
-		snprintf(num, sizeof num, "%.17g", v);
-	sb_puts(b, " ");
-	sb_quote(b, num);
-}
-
-/* What the model reads: the request's spec, and a batch's items. */
-static cJSON *job_of(const cJSON *req)
-{
-	cJSON *job = cJSON_CreateObject();
-	jset(job, "spec", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "spec"), 1));
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input");
-	if (items)
-		jset(job, "batch_input", cJSON_Duplicate(items, 1));
-	return job;
-}
-
-/*
- * job.sh for cosmos-job: MODEL, SPEC, a batch's items as BATCH (JSON
- * lines) and the model's arguments, all quoted.
- */
-static char *job_script(const char *model, const cJSON *job, const cJSON *ec)
-{
-	struct sbuf b = {0};
-	char *json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(job, "spec"));
-	sb_puts(&b, "MODEL=");
-	sb_quote(&b, model);
-	sb_puts(&b, "\nSPEC=");
-	sb_quote(&b, json);
-	cJSON_free(json);
-	const cJSON *item;
-	struct sbuf lines = {0};
-	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(job, "batch_input")) {
-		char *l = cJSON_PrintUnformatted(item);
-		sb_puts(&lines, l);
-		sb_puts(&lines, "\n");
-		cJSON_free(l);
-	}
-	if (lines.s) {
-		lines.s[--lines.len] = '\0';
-		sb_puts(&b, "\nBATCH=");
-		sb_quote(&b, lines.s);
-		sb_free(&lines);
-	}
-	sb_puts(&b, "\nset --");
-	if (!strcmp(model, "transfer") || !strcmp(model, "batch"))
-		for (int i = 0; transfer_args[i]; i++) {
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, transfer_args[i]);
-			if (!v)
-				continue;
-			char *flag = xasprintf("--%s", transfer_args[i]);
-			sb_puts(&b, " ");
-			sb_quote(&b, flag);
-			free(flag);
-			if (cJSON_IsNumber(v))
-				add_number(&b, v->valuedouble);
-			else if (cJSON_IsString(v)) {
-				sb_puts(&b, " ");
-				sb_quote(&b, v->valuestring);
-			}
-		}
-	sb_puts(&b, "\n");
-	return b.s;
-}
-
-/* The start command's exit status when the run's job file is already there. */
-#define ALREADY "99"
-
-/*
- * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
- * stdin with shell builtins, then become docker.  No other process is
- * spawned on the host, so a start costs what a bare "docker run" does.
- */
-static char *start_command(const struct remote *r, const char *id, const char *container)
-{
-	const struct host *h = &r->host;
-	struct sbuf b = {0};
-	/* A job file on the host means this run was started once already. */
-	sb_puts(&b, "[ ! -e runs/");
-	sb_quote(&b, id);
-	sb_puts(&b, ".sh ] || { echo 'cosmos: this run was started before' >&2; exit " ALREADY "; } && ");
-	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
-	sb_quote(&b, id);
-	if (!strcmp(r->runtime, "process")) {
-		/* This machine: a detached session of its own, its pid kept
-		 * where cosmos-ctl looks for it. */
-		sb_puts(&b, ".sh; } || exit 1; COSMOS_ENGINE=");
-		sb_quote(&b, r->engine);
-		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
-		sb_quote(&b, id);
-		sb_puts(&b, " </dev/null >/dev/null 2>&1 & echo $! >runs/");
-		sb_quote(&b, id);
-		sb_puts(&b, ".pid && echo $!");
-		return b.s;
-	}
-	sb_puts(&b, ".sh; } && exec ");
-	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
-	sb_puts(&b, " run -d --rm --name ");
-	sb_quote(&b, container);
-	/* docker_options is split on blanks: each word is passed on quoted. */
-	char *opts = xstrdup(h->docker_options), *save = NULL;
-	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-		sb_puts(&b, " ");
-		sb_quote(&b, t);
-	}
-	free(opts);
-	if (r->local && r->engine) {
-		char *e = xasprintf("COSMOS_ENGINE=%s", r->engine);
-		sb_puts(&b, " -e ");
-		sb_quote(&b, e);
-		free(e);
-	}
-	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
-	sb_quote_home(&b, h->hf_cache);
-	sb_puts(&b, ":/root/.cache/huggingface ");
-	sb_quote(&b, h->image);
-	sb_puts(&b, " sh bashscripts/cosmos-job ");
-	sb_quote(&b, id);
-	return b.s;
-}
-
 /* Mark a run failed with a reason, and print it. */
 static void fail_run(const char *id, const char *reason)
 {
@@ -301,7 +107,7 @@ static int dry_run(struct items *it, const cJSON *req, const char *host)
 	cJSON *job = job_of(req);
 	cJSON *out = cJSON_CreateObject(), *uploads = cJSON_CreateArray();
 	struct remote fake = {0};
-	if (map_paths(job, &fake, req, uploads) < 0) {
+	if (job_stage(job, &fake, req, uploads) < 0) {
 		item_warn(it, "%s", fake.err);
 		cJSON_Delete(uploads);
 		rc = EX_SOME;
@@ -432,7 +238,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	free(dir);
 
 	uint64_t sent_before = r->sent;
-	if (map_paths(job, r, req, NULL) < 0) {
+	if (job_stage(job, r, req, NULL) < 0) {
 		item_warn(it, "%s: %s", f->id, r->err);
 		fail_run(f->id, r->err);
 		f->rc = EX_SOME;
@@ -443,7 +249,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	f->r = r;
 	f->job_text = job_script(model, job, ec);
 	cJSON_Delete(job);
-	char *cmd = start_command(r, f->id, f->container);
+	char *cmd = job_start_command(r, f->id, f->container);
 	f->job = remote_start(r, cmd, f->job_text, strlen(f->job_text), &f->out, &f->err);
 	free(cmd);
 	if (!f->job) {
@@ -461,7 +267,7 @@ static int land(struct flight *f, int st)
 	int rc = f->rc;
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
-	if (st == atoi(ALREADY)) {
+	if (st == JOB_ALREADY) {
 		/* Started by an earlier, interrupted submit: not again.  Sync
 		 * learns how it is doing from the host. */
 		st = 0;

@@ -149,45 +149,6 @@ static void select_runs(struct runs *rs, int argc, char **argv)
 	add_children(rs);
 }
 
-/* The patch for one run from the host's answer; NULL for no change. */
-static cJSON *judge(const char *state, const char *code, const cJSON *rec)
-{
-	cJSON *p = cJSON_CreateObject();
-	char ts[TIMESTAMP_LEN];
-	timestamp_now(ts);
-	if (strcmp(code, "-") != 0) {
-		long c = atol(code);
-		jset_num(p, "exit_code", (double)c);
-		jset_str(p, "status", c == 0 ? "completed" : "failed");
-		if (c)
-			jset(p, "reason", cJSON_CreateString("model exited with a non-zero code"));
-		jset_str(p, "completed_at", ts);
-	} else if (!strcmp(state, "running") || !strcmp(state, "restarting") || !strcmp(state, "paused")) {
-		if (!strcmp(jstr(rec, "status"), "running")) {
-			cJSON_Delete(p);
-			return NULL;
-		}
-		jset_str(p, "status", "running");
-		jset_str(p, "started_at", ts);
-	} else if (!strcmp(state, "created")) {
-		cJSON_Delete(p);
-		return NULL;
-	} else {
-		jset_str(p, "status", "failed");
-		jset_str(p, "completed_at", ts);
-		if (!strcmp(state, "missing"))
-			jset_str(p, "reason", "lost: the container is gone and left no completion marker");
-		else if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "removing"))
-			jset_str(p, "reason", "the container exited without a completion marker");
-		else {
-			char *why = xasprintf("unknown container state '%s'", shown(state));
-			jset_str(p, "reason", why);
-			free(why);
-		}
-	}
-	return p;
-}
-
 static struct run *find_run(struct runs *rs, const char *id)
 {
 	for (size_t i = 0; i < rs->n; i++)
@@ -386,7 +347,7 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 	}
 	for (size_t i = 0; i < nans; i++) {
 		struct run *run = ans[i].run;
-		cJSON *patch = judge(ans[i].state, ans[i].code, run->rec);
+		cJSON *patch = finish_judge(ans[i].state, ans[i].code, run->rec);
 		if (patch && !strcmp(ans[i].code, "-"))
 			apply(rs, run, patch);
 		else if (patch) {
