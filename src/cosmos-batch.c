@@ -257,12 +257,16 @@ static void load_batch(struct batch *b, const char *id)
 	if (b->packed && !strcmp(jstr(parent, "status") ? jstr(parent, "status") : "", "pending") &&
 	    !(b->packed_req = saved_request(id)))
 		errx_(EX_STORE, "%s: packed batch has no request.json", id);
+	/* A packed batch that reached its host, killed before its children
+	 * were told: they are to follow it now. */
+	int started = b->packed && jstr(jobj(parent, "job"), "container");
 	int i = 0;
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
 		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
 		char *req = NULL;
-		if (rec && (b->packed ? b->packed_req != NULL : !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending"))) {
+		int pending = rec && !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending");
+		if (rec && (b->packed_req || (pending && (started || !b->packed)))) {
 			if (!b->packed && !(req = saved_request(cid)))
 				warnx_("%s: child %s has no request.json; skipped", id, cid);
 			else {
@@ -508,14 +512,16 @@ static int follow_batch(cJSON *rec, void *arg)
 static int run_packed(struct batch *b)
 {
 	started_event(b);
-	struct child job = {.request = b->packed_req};
+	struct child job = {.request = b->packed_req, .ok = !b->packed_req};
 	memcpy(job.id, b->id, sizeof job.id);
-	feed(b, &job, 1, 0);
+	if (b->packed_req)
+		feed(b, &job, 1, 0);
 	cJSON *parent = store_load(b->id), *patch = cJSON_CreateObject();
 	const char *st = jstr(parent, "status");
 	if (job.ok) {
 		/* Children share the parent's host and container. */
-		for (const char *k = "status\0submitted_at\0backend\0host\0"; *k; k += strlen(k) + 1)
+		jset_str(patch, "status", "submitted");
+		for (const char *k = "submitted_at\0backend\0host\0"; *k; k += strlen(k) + 1)
 			if (jstr(parent, k))
 				jset_str(patch, k, jstr(parent, k));
 		cJSON *j = jobj(patch, "job");

@@ -436,6 +436,17 @@ static void follow_parents(struct runs *rs)
 	}
 }
 
+/*
+ * Does run get its result from its packed batch: it went to the host with
+ * it, or (its cosmos-batch killed before telling it) the batch is there?
+ */
+static int follows_batch(struct runs *rs, struct run *run)
+{
+	const char *of = packed_parent_of(run->rec);
+	struct run *p = of ? find_run(rs, of) : NULL;
+	return of && (jstr(run->rec, "host") || (p && !p->done && jstr(jobj(p->rec, "job"), "container")));
+}
+
 static int cancel(struct runs *rs)
 {
 	int worst = rs->bad ? EX_SOME : 0;
@@ -596,10 +607,8 @@ int main(int argc, char **argv)
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
 				struct run *run = &rs.v[i];
-				/* (A packed child that reached a host follows its batch.) */
-				if (!run->done && !batch_is_parent(run->rec) &&
-				    (!jstr(run->rec, "host") ||
-				        !(jstr(jobj(run->rec, "job"), "container") || packed_parent_of(run->rec)))) {
+				if (!run->done && !batch_is_parent(run->rec) && !follows_batch(&rs, run) &&
+				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
 					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
 					    jstr(run->rec, "status") ? jstr(run->rec, "status") : "without status");

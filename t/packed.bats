@@ -23,6 +23,13 @@ runs_of() {
 	grep -c -- "^run .*--name $1 " "$SSHD_DIR/state/calls.log" || true
 }
 
+# packed ARGS...: a packed batch of the transfer requests for prompt ids
+# ARGS on the test host; prints the batch's id.
+packed() {
+	cosmos-spec transfer "$@" | cosmos-batch --packed --host testhost >"$BATS_TEST_TMPDIR/events"
+	head -n 1 "$BATS_TEST_TMPDIR/events" | jq -r .batch_id
+}
+
 # prompts_from DIR...: one prompt per directory, its ids on one line.
 prompts_from() {
 	local d i=0
@@ -83,7 +90,7 @@ prompts_from() {
 @test "a batch that exits 0 but loses an output fails only that child; stray names are refused" {
 	standin_model after 'rm -r video_1 && mkdir video_7 video_x && echo x >video_7/output.mp4 && echo x >video_x/output.mp4'
 	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full" "$CLIPS/full")"
-	b=$(cosmos-spec transfer "${ps[@]}" | cosmos-batch --packed --host testhost | head -n 1 | jq -r .batch_id)
+	b=$(packed "${ps[@]}")
 	run --separate-stderr cosmos-sync --wait --interval 1 "$b"
 	assert_failure 1
 	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | tr '\n' ' ')" "completed failed completed "
@@ -132,7 +139,7 @@ prompts_from() {
 @test "cancelling a packed batch cancels its children; a child alone cannot be cancelled" {
 	standin_model sleep 30
 	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full")"
-	b=$(cosmos-spec transfer "${ps[@]}" | cosmos-batch --packed --host testhost | head -n 1 | jq -r .batch_id)
+	b=$(packed "${ps[@]}")
 	c0=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
 	run cosmos-sync "$c0"
 	assert_success
@@ -200,4 +207,39 @@ prompts_from() {
 		"prompt 1: a cube on a table, in rich detail, with soft cinematic light, in rich detail, with soft cinematic light"
 	# The original is left as it was.
 	assert_equal "$(jq -c .previous_texts "$COSMOS_DIR/prompts/${ps[0]}.json")" '["prompt 1: a cube on a table"]'
+}
+
+@test "killed after its batch started but before the children were told: --resume tells them, starting nothing" {
+	standin_model sleep 3
+	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full")"
+	b=$(packed "${ps[@]}")
+	# The state such a kill leaves: the parent submitted, the children as made.
+	for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do
+		jq -c '.status = "pending" | del(.host, .backend, .job, .submitted_at)' "$COSMOS_DIR/runs/$c.json" >"$BATS_TEST_TMPDIR/r"
+		mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$c.json"
+	done
+	run cosmos-batch --resume "$b" --host testhost
+	assert_success
+	assert_equal "$(jq -c '[(.child_run_ids | length), .total]' <<<"${lines[0]}")" "[2,2]"
+	assert_equal "$(jq -c '[.success_count, .total]' <<<"${lines[-1]}")" "[2,2]"
+	assert_equal "$(runs_of "cosmos_batch_${b:0:8}")" 1
+	assert_equal "$(cosmos-manifest --batch "$b" | jq -r '[.status, .job.batch_container] | join(" ")' | sort -u)" \
+		"submitted cosmos_batch_${b:0:8}"
+	run cosmos-sync --wait --interval 1 "$b"
+	assert_success
+	assert_equal "$(cosmos-manifest --batch "$b" --status completed --count)" 2
+}
+
+@test "a child its batch never told still gets its output, and --wait waits for it" {
+	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full")"
+	standin_model sleep 2
+	b=$(packed "${ps[@]}")
+	c=$(jq -r '.execution_config.child_run_ids[1]' "$COSMOS_DIR/runs/$b.json")
+	jq -c '.status = "pending" | del(.host, .backend, .job, .submitted_at)' "$COSMOS_DIR/runs/$c.json" >"$BATS_TEST_TMPDIR/r"
+	mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$c.json"
+	run --separate-stderr cosmos-sync --wait --interval 1 "$b"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c.json")" completed
+	assert_file_exists "$COSMOS_DIR/runs/$c/output.mp4"
 }
