@@ -26,16 +26,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "feed.h"
 #include "input.h"
 #include "packed.h"
 #include "record.h"
@@ -43,18 +40,10 @@
 #include "store.h"
 #include "util.h"
 
-struct child {
-	char id[ID_LEN + 1];
-	int index;      /* in the whole batch */
-	char *request;  /* the line to feed cosmos-submit */
-	int known, ok;  /* its outcome */
-	char *error;
-};
-
 struct batch {
 	char id[ID_LEN + 1];
 	int size;            /* children in the whole batch */
-	struct child *v;     /* the ones to submit now */
+	struct feed_item *v; /* the children to submit now: id, index, request */
 	int n;
 	long delay_ms;
 	const char *host;
@@ -71,13 +60,6 @@ static _Noreturn void usage(void)
 	    "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
 	    "       cosmos-batch --follow BATCH_ID\n");
 	exit(EX_USAGE_);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
 }
 
 /* An event: to stdout and to the batch's events.jsonl. */
@@ -170,7 +152,7 @@ static void make_batch(struct batch *b)
 	cJSON *ids = cJSON_CreateArray();
 	for (int i = 0; i < n; i++) {
 		cJSON *req = reqs[i], *child = run_new(jstr(req, "model_type"));
-		struct child *c = &b->v[i];
+		struct feed_item *c = &b->v[i];
 		memset(c, 0, sizeof *c);
 		memcpy(c->id, jstr(child, "id"), sizeof c->id);
 		c->index = i;
@@ -270,7 +252,7 @@ static void load_batch(struct batch *b, const char *id)
 			if (!b->packed && !(req = saved_request(cid)))
 				warnx_("%s: child %s has no request.json; skipped", id, cid);
 			else {
-				struct child *ch = &b->v[b->n++];
+				struct feed_item *ch = &b->v[b->n++];
 				memset(ch, 0, sizeof *ch);
 				memcpy(ch->id, cid, sizeof ch->id);
 				ch->index = i;
@@ -283,101 +265,17 @@ static void load_batch(struct batch *b, const char *id)
 	cJSON_Delete(parent);
 }
 
-/* --- feeding cosmos-submit ----------------------------------------------- */
+/* --- feeding cosmos-submit (lib/feed.c) ----------------------------------- */
 
-static pid_t start_submit(const struct batch *b, int *in, int *out, int *err)
+static void progress_event(struct batch *b, const struct feed_item *c, int ok, const char *error);
+
+/* feed_submit's word on a fanned-out child. */
+static void fed(struct feed_item *c, void *arg)
 {
-	int pi[2], po[2], pe[2];
-	if (pipe2(pi, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
-		err_(EX_STORE, "pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		err_(EX_STORE, "fork");
-	if (pid == 0) {
-		dup2(pi[0], 0);
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		char *p = sibling("cosmos-submit");
-		char *argv[] = {"cosmos-submit", b->host ? "--host" : NULL, (char *)b->host, NULL};
-		execvp(p, argv);
-		_exit(127);
-	}
-	close(pi[0]);
-	close(po[1]);
-	close(pe[1]);
-	*in = pi[1];
-	*out = po[0];
-	*err = pe[0];
-	return pid;
+	progress_event(arg, c, c->ok, c->error);
 }
 
-/* What is fed to one cosmos-submit: requests in order, and their outcomes. */
-struct feed {
-	struct child *v;
-	int n, fed;
-};
-
-/* Lines of submit's output that tell how a fed request went. */
-static void outcome_of_record(struct feed *fd, const char *line)
-{
-	cJSON *r = cJSON_Parse(line);
-	const char *id = jstr(r, "id"), *st = jstr(r, "status");
-	for (int i = 0; id && i < fd->n; i++) {
-		struct child *c = &fd->v[i];
-		if (strcmp(c->id, id) || c->known)
-			continue;
-		c->known = 1;
-		c->ok = st && strcmp(st, "failed") && strcmp(st, "pending");
-		if (!c->ok)
-			c->error = xstrdup(jstr(r, "reason") ? jstr(r, "reason") : "not submitted");
-	}
-	cJSON_Delete(r);
-}
-
-static void outcome_of_error(struct feed *fd, const char *line)
-{
-	long n;
-	const char *p = strstr(line, ": stdin:");
-	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fd->fed)
-		return;
-	struct child *c = &fd->v[n - 1];
-	if (c->known)
-		return;
-	const char *msg = strchr(p + 8, ':');
-	msg = msg ? msg + 2 : line;
-	/* The same text as the failed record's reason, whichever comes first. */
-	if (!strncmp(msg, c->id, ID_LEN) && !strncmp(msg + ID_LEN, ": ", 2))
-		msg += ID_LEN + 2;
-	c->known = 1;
-	c->error = xstrdup(msg);
-}
-
-/* Read whatever lines fd has and learn from each whole one. */
-static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
-{
-	char buf[8192];
-	ssize_t r = read(fd, buf, sizeof buf);
-	if (r <= 0)
-		return -1;
-	sb_add(acc, buf, (size_t)r);
-	char *nl, *start = acc->s;
-	while ((nl = memchr(start, '\n', acc->len - (size_t)(start - acc->s)))) {
-		*nl = '\0';
-		if (is_err) {
-			fprintf(stderr, "%s\n", start);
-			outcome_of_error(f, start);
-		} else
-			outcome_of_record(f, start);
-		start = nl + 1;
-	}
-	size_t rest = acc->len - (size_t)(start - acc->s);
-	memmove(acc->s, start, rest);
-	acc->len = rest;
-	acc->s[rest] = '\0';
-	return 0;
-}
-
-static void progress_event(struct batch *b, const struct child *c, int ok, const char *error)
+static void progress_event(struct batch *b, const struct feed_item *c, int ok, const char *error)
 {
 	cJSON *e = new_event("batch.progress", b);
 	jset_str(e, "run_id", c->id);
@@ -387,65 +285,6 @@ static void progress_event(struct batch *b, const struct child *c, int ok, const
 	if (!ok)
 		jset_str(e, "error", error ? error : "no result from cosmos-submit");
 	event(b, e);
-}
-
-/*
- * Feed v[0..n) to one cosmos-submit: one at a time with the batch's pause
- * between them, or up to 8 ahead without one.  Their outcomes land in
- * v[]; with report, a batch.progress for each, in order, as it is known.
- */
-static void feed(struct batch *b, struct child *v, int n, int report)
-{
-	struct feed f = {v, n, 0};
-	int in, out, errfd;
-	pid_t pid = start_submit(b, &in, &out, &errfd);
-	int window = b->delay_ms > 0 ? 1 : 8, told = 0;
-	double next_at = 0;
-	struct sbuf oacc = {0}, eacc = {0};
-	while (told < n) {
-		if (f.fed < n && f.fed - told < window && now_ms() >= next_at) {
-			const char *r = v[f.fed].request;
-			if (write(in, r, strlen(r)) < 0 || write(in, "\n", 1) < 0)
-				warn_("cosmos-submit");
-			f.fed++;
-		}
-		if (f.fed == n && in >= 0) {
-			close(in);
-			in = -1;
-		}
-		if (out < 0 && errfd < 0)
-			break;
-		struct pollfd p[2] = {{out, POLLIN, 0}, {errfd, POLLIN, 0}};
-		int may_feed = f.fed < n && f.fed - told < window;
-		int wait = may_feed ? (int)(next_at - now_ms()) : -1;
-		if (poll(p, 2, may_feed && wait < 0 ? 0 : wait) < 0 && errno != EINTR)
-			err_(EX_STORE, "poll");
-		if (p[0].revents && drain(out, &oacc, &f, 0) < 0) {
-			close(out);
-			out = -1;
-		}
-		if (p[1].revents && drain(errfd, &eacc, &f, 1) < 0) {
-			close(errfd);
-			errfd = -1;
-		}
-		for (; told < n && v[told].known; told++) {
-			if (report)
-				progress_event(b, &v[told], v[told].ok, v[told].error);
-			next_at = now_ms() + (double)b->delay_ms;
-		}
-	}
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	if (errfd >= 0)
-		close(errfd);
-	int st;
-	waitpid(pid, &st, 0);
-	for (; report && told < n; told++)
-		progress_event(b, &v[told], 0, v[told].error);
-	sb_free(&oacc);
-	sb_free(&eacc);
 }
 
 static void started_event(struct batch *b)
@@ -475,7 +314,7 @@ static void completed_event(struct batch *b, int ok)
 static int run_batch(struct batch *b)
 {
 	started_event(b);
-	feed(b, b->v, b->n, 1);
+	feed_submit(b->host, b->delay_ms, b->v, b->n, fed, b);
 	int ok = 0;
 	for (int i = 0; i < b->n; i++)
 		ok += b->v[i].ok;
@@ -512,10 +351,10 @@ static int follow_batch(cJSON *rec, void *arg)
 static int run_packed(struct batch *b)
 {
 	started_event(b);
-	struct child job = {.request = b->packed_req, .ok = !b->packed_req};
+	struct feed_item job = {.request = b->packed_req, .ok = !b->packed_req};
 	memcpy(job.id, b->id, sizeof job.id);
 	if (b->packed_req)
-		feed(b, &job, 1, 0);
+		feed_submit(b->host, b->delay_ms, &job, 1, NULL, NULL);
 	cJSON *parent = store_load(b->id), *patch = cJSON_CreateObject();
 	const char *st = jstr(parent, "status");
 	if (job.ok) {

@@ -1,0 +1,33 @@
+/*
+ * feed.h - feeding request lines to one cosmos-submit, a child process,
+ * and learning each line's outcome from what it prints: the run's record
+ * (submitted; failed or pending with a reason) on its standard output, or
+ * a "cosmos-submit: stdin:N: ..." message on its standard error, which is
+ * passed on to ours.
+ */
+#ifndef COSMOS_FEED_H
+#define COSMOS_FEED_H
+
+#include "store.h"
+
+struct feed_item {
+	char id[ID_LEN + 1]; /* the run the request claims (its "run_id") */
+	int index;           /* the caller's */
+	char *request;       /* the line to feed */
+	int known, ok;       /* its outcome, once known */
+	char *error;         /* why it failed (allocated), once known */
+};
+
+/* Told of each item, in order, once its outcome is known; an item whose
+ * outcome never came is told of at the end, not ok. */
+typedef void (*feed_fn)(struct feed_item *item, void *arg);
+
+/*
+ * Feed v[0..n) to "cosmos-submit [--host HOST]" (the one beside this
+ * program, else on PATH): one line at a time, each delay_ms after the
+ * previous one's outcome, or with delay_ms 0 up to 8 lines ahead of the
+ * oldest outcome not yet known.  told may be NULL.
+ */
+void feed_submit(const char *host, long delay_ms, struct feed_item *v, int n, feed_fn told, void *arg);
+
+#endif
