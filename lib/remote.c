@@ -448,6 +448,23 @@ int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen
 	return st;
 }
 
+int remote_one(struct remote *r, const char *verb, const char *runtime, const char *id,
+    const char *container, int follow, struct sbuf *out, struct sbuf *errout)
+{
+	struct sbuf words = {0};
+	sb_puts(&words, verb); /* a literal of ours: cancel or log */
+	const char *args[] = {runtime, id, container};
+	for (int i = 0; i < 3; i++) {
+		sb_puts(&words, " ");
+		sb_quote(&words, args[i]);
+	}
+	if (follow)
+		sb_puts(&words, " follow");
+	int st = remote_ctl(r, words.s, NULL, 0, out, errout);
+	sb_free(&words);
+	return st;
+}
+
 /* The extension to keep in the content address: [a-z0-9]{1,8} or "bin". */
 static const char *extension(const char *path)
 {

@@ -68,6 +68,13 @@ int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen
     struct sbuf *out, struct sbuf *errout);
 
 /*
+ * One run's cancel or log: "cosmos-ctl VERB RUNTIME ID CONTAINER
+ * [follow]" with VERB "cancel" or "log" and the rest quoted here.
+ */
+int remote_one(struct remote *r, const char *verb, const char *runtime, const char *id,
+    const char *container, int follow, struct sbuf *out, struct sbuf *errout);
+
+/*
  * Start "cd WORKDIR && TAIL" and leave it in flight (see ssh_start; the
  * local transport runs it to its end at once).  remote_step moves it,
  * remote_wait blocks until the transport can move, remote_job_status

@@ -472,16 +472,8 @@ static int cancel(struct runs *rs)
 		if (h && c) {
 			char err[512];
 			struct remote *r = remote_get(h, err, sizeof err);
-			struct sbuf words = {0};
-			sb_puts(&words, "cancel ");
-			sb_quote(&words, r ? runtime_of(run, r) : "docker");
-			sb_puts(&words, " ");
-			sb_quote(&words, run->id);
-			sb_puts(&words, " ");
-			sb_quote(&words, c);
 			struct sbuf out = {0};
-			int st = r && !r->failed ? remote_ctl(r, words.s, NULL, 0, &out, NULL) : -1;
-			sb_free(&words);
+			int st = r && !r->failed ? remote_one(r, "cancel", runtime_of(run, r), run->id, c, 0, &out, NULL) : -1;
 			sb_free(&out);
 			if (st != 0) {
 				warnx_("%s: cannot cancel: %s", run->id, !r ? err : r->err);
@@ -534,18 +526,8 @@ static int show_log(struct run *run, int follow)
 	struct remote *r = remote_get(h, err, sizeof err);
 	if (!r || r->failed)
 		errx_(r ? EX_UNAVAIL : EX_SOME, "%s", r ? r->err : err);
-	struct sbuf words = {0};
-	sb_puts(&words, "log ");
-	sb_quote(&words, runtime_of(run, r));
-	sb_puts(&words, " ");
-	sb_quote(&words, run->id);
-	sb_puts(&words, " ");
-	sb_quote(&words, c);
-	if (follow)
-		sb_puts(&words, " follow");
 	struct sbuf errout = {0};
-	int st = remote_ctl(r, words.s, NULL, 0, NULL, &errout);
-	sb_free(&words);
+	int st = remote_one(r, "log", runtime_of(run, r), run->id, c, follow, NULL, &errout);
 	if (st != 0)
 		warnx_("%s: %s", run->id, st < 0 ? r->err : errout.s ? shown(errout.s) : "no log");
 	sb_free(&errout);
