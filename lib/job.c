@@ -19,6 +19,44 @@ static const char *const transfer_args[] = {
 	"num_steps", "guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold", NULL,
 };
 
+const char *job_check(const cJSON *req)
+{
+	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", NULL};
+	const char *m = jstr(req, "model_type");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec");
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input"), *it;
+	int k = 0;
+	while (m && models[k] && strcmp(m, models[k]))
+		k++;
+	if (!m)
+		return "request has no \"model_type\"";
+	if (!models[k])
+		return "\"model_type\" is not transfer, upscale, enhance, batch or enhance_batch";
+	if (!strncmp(m, "enhance", 7) ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
+		return "\"spec\" is missing or of the wrong type";
+	if (k >= 3 && !cJSON_GetObjectItemCaseSensitive(req, "run_id"))
+		return "a batch request needs the \"run_id\" of its parent (cosmos-batch --packed makes both)";
+	if (!strcmp(m, "batch") && (!cJSON_IsArray(items) || !cJSON_GetArraySize(items)))
+		return "a batch request needs a non-empty \"batch_input\" list";
+	if (strcmp(m, "batch") && items)
+		return "only a batch request has \"batch_input\"";
+	cJSON_ArrayForEach(it, items)
+		if (!cJSON_IsObject(it))
+			return "\"batch_input\" holds something other than objects";
+	const char *p = jstr(req, "prompt_id");
+	if (cJSON_GetObjectItemCaseSensitive(req, "prompt_id") && id_kind(p) != ID_PROMPT)
+		return "\"prompt_id\" is not a prompt id";
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
+	if (ec && !cJSON_IsObject(ec))
+		return "\"execution_config\" is not an object";
+	const char *src = jstr(ec, "source_run_id");
+	if (src && id_kind(src) != ID_RUN)
+		return "\"source_run_id\" is not a run id";
+	if (cJSON_GetObjectItemCaseSensitive(req, "run_id") && id_kind(jstr(req, "run_id")) != ID_RUN)
+		return "\"run_id\" is not a run id";
+	return NULL;
+}
+
 static int is_path_key(const char *k)
 {
 	for (int i = 0; path_keys[i]; i++)

@@ -15,6 +15,13 @@
  * the host: it was started once, and is not started again. */
 #define JOB_ALREADY 99
 
+/*
+ * Is req a well-formed request: a known model_type, a spec of its shape,
+ * ids that are ids, a batch's items, and a batch only with its parent's
+ * run_id?  NULL, or what is wrong.
+ */
+const char *job_check(const cJSON *req);
+
 /* What the model reads: a copy of the request's spec, and a batch's items. */
 cJSON *job_of(const cJSON *req);
 

@@ -31,14 +31,18 @@ static int agree(const cJSON *a, const cJSON *b, const char *k)
 	return (!x && !y) || (x && y && cJSON_Compare(x, y, 1));
 }
 
-/* Is every shared key of spec s (and of its execution_config e) that of the first? */
+/*
+ * Do spec s and execution_config e agree with the first request's on
+ * every key they share, that is all but the child's own (and the
+ * weights, which its controls carry)?  The reason if not.
+ */
 static const char *differs(const cJSON *s0, const cJSON *e0, const cJSON *s, const cJSON *e)
 {
 	static char why[160];
-	const cJSON *sides[2][2] = {{s0, s}, {s, s0}};
-	for (int side = 0; side < 2; side++)
-		for (const cJSON *m = sides[side][0]->child; m; m = m->next) {
-			if (per_child(m->string))
+	const cJSON *objs[4] = {s0, s, e0, e};
+	for (int k = 0; k < 4; k++)
+		for (const cJSON *m = objs[k] ? objs[k]->child : NULL; m; m = m->next) {
+			if (k < 2 ? per_child(m->string) : !strcmp(m->string, "weights"))
 				continue;
 			if (!agree(s0, s, m->string) || !agree(e0, e, m->string)) {
 				snprintf(why, sizeof why,
@@ -93,12 +97,12 @@ static cJSON *pack_transfer(cJSON *const *reqs, int n, int *bad, const char **wh
 				jset(base, m->string, cJSON_Duplicate(m, 1));
 	}
 	for (const cJSON *m = s0->child; m; m = m->next)
-		if (!per_child(m->string)) {
+		if (!per_child(m->string))
 			jset(base, m->string, cJSON_Duplicate(m, 1));
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(e0, m->string);
-			if (v)
-				jset(ec, m->string, cJSON_Duplicate(v, 1));
-		}
+	/* The model's arguments: the first request's (they all agree). */
+	for (const cJSON *m = e0 ? e0->child : NULL; m; m = m->next)
+		if (strcmp(m->string, "weights"))
+			jset(ec, m->string, cJSON_Duplicate(m, 1));
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < n; i++)
 		cJSON_AddItemToArray(items, transfer_item(cJSON_GetObjectItemCaseSensitive(reqs[i], "spec"), base));
@@ -152,8 +156,15 @@ cJSON *packed_request(cJSON *const *reqs, int n, int *bad, const char **why)
 			*why = "\"spec\" is of the wrong type";
 			return NULL;
 		}
+		if (!agree(reqs[0], reqs[i], "host")) {
+			*why = "differs from the first request in \"host\": a packed batch runs on one host";
+			return NULL;
+		}
 	}
-	return !strcmp(m0, "transfer") ? pack_transfer(reqs, n, bad, why) : pack_enhance(reqs, n, bad, why);
+	cJSON *req = !strcmp(m0, "transfer") ? pack_transfer(reqs, n, bad, why) : pack_enhance(reqs, n, bad, why);
+	if (req && jstr(reqs[0], "host"))
+		jset_str(req, "host", jstr(reqs[0], "host"));
+	return req;
 }
 
 int packed_index(const char *name, int size, const char **rest)

@@ -34,6 +34,7 @@
 
 #include "feed.h"
 #include "input.h"
+#include "job.h"
 #include "packed.h"
 #include "record.h"
 #include "shell.h"
@@ -115,9 +116,14 @@ static void make_batch(struct batch *b)
 	while ((line = items_next(&it))) {
 		const char *why = "not a JSON object";
 		cJSON *req = parse_line(line, &why);
-		if (!cJSON_IsObject(req) || !jstr(req, "model_type") ||
-		    !cJSON_GetObjectItemCaseSensitive(req, "spec") || cJSON_GetObjectItemCaseSensitive(req, "run_id")) {
-			item_warn(&it, "%s", cJSON_IsObject(req) ? "not a request (model_type, spec; no run_id)" : why);
+		if (cJSON_IsObject(req))
+			/* Packed, cosmos-submit sees one request: each is checked here. */
+			why = !jstr(req, "model_type") || !cJSON_GetObjectItemCaseSensitive(req, "spec") ||
+			        cJSON_GetObjectItemCaseSensitive(req, "run_id")
+			    ? "not a request (model_type, spec; no run_id)"
+			    : b->packed ? job_check(req) : NULL;
+		if (why) {
+			item_warn(&it, "%s", why);
 			cJSON_Delete(req);
 			bad++;
 			continue;
@@ -359,8 +365,9 @@ static int run_packed(struct batch *b)
 	const char *st = jstr(parent, "status");
 	if (job.ok) {
 		/* Children share the parent's host and container. */
-		jset_str(patch, "status", "submitted");
-		for (const char *k = "submitted_at\0backend\0host\0"; *k; k += strlen(k) + 1)
+		/* (Running already, when its cosmos-batch was killed before this.) */
+		jset_str(patch, "status", st && !strcmp(st, "running") ? "running" : "submitted");
+		for (const char *k = "submitted_at\0started_at\0backend\0host\0"; *k; k += strlen(k) + 1)
 			if (jstr(parent, k))
 				jset_str(patch, k, jstr(parent, k));
 		cJSON *j = jobj(patch, "job");

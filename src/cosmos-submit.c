@@ -47,44 +47,6 @@ static _Noreturn void usage(void)
 	exit(EX_USAGE_);
 }
 
-/* A request is well formed: a known model, a spec of the right shape. */
-static const char *check_request(const cJSON *req)
-{
-	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", NULL};
-	const char *m = jstr(req, "model_type");
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec");
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input"), *it;
-	int k = 0;
-	while (m && models[k] && strcmp(m, models[k]))
-		k++;
-	if (!m)
-		return "request has no \"model_type\"";
-	if (!models[k])
-		return "\"model_type\" is not transfer, upscale, enhance, batch or enhance_batch";
-	if (!strncmp(m, "enhance", 7) ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
-		return "\"spec\" is missing or of the wrong type";
-	if (k >= 3 && !cJSON_GetObjectItemCaseSensitive(req, "run_id"))
-		return "a batch request needs the \"run_id\" of its parent (cosmos-batch --packed makes both)";
-	if (!strcmp(m, "batch") && (!cJSON_IsArray(items) || !cJSON_GetArraySize(items)))
-		return "a batch request needs a non-empty \"batch_input\" list";
-	if (strcmp(m, "batch") && items)
-		return "only a batch request has \"batch_input\"";
-	cJSON_ArrayForEach(it, items)
-		if (!cJSON_IsObject(it))
-			return "\"batch_input\" holds something other than objects";
-	const char *p = jstr(req, "prompt_id");
-	if (cJSON_GetObjectItemCaseSensitive(req, "prompt_id") && id_kind(p) != ID_PROMPT)
-		return "\"prompt_id\" is not a prompt id";
-	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
-	if (ec && !cJSON_IsObject(ec))
-		return "\"execution_config\" is not an object";
-	const char *src = jstr(ec, "source_run_id");
-	if (src && id_kind(src) != ID_RUN)
-		return "\"source_run_id\" is not a run id";
-	if (cJSON_GetObjectItemCaseSensitive(req, "run_id") && id_kind(jstr(req, "run_id")) != ID_RUN)
-		return "\"run_id\" is not a run id";
-	return NULL;
-}
 
 /* Mark a run failed with a reason, and print it. */
 static void fail_run(const char *id, const char *reason)
@@ -408,7 +370,7 @@ int main(int argc, char **argv)
 		const char *why = "not a JSON object";
 		cJSON *req = parse_line(line, &why);
 		int rc;
-		if (!cJSON_IsObject(req) || (why = check_request(req))) {
+		if (!cJSON_IsObject(req) || (why = job_check(req))) {
 			item_warn(&it, "%s", why);
 			rc = EX_SOME;
 		} else {

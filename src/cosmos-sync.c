@@ -44,8 +44,10 @@ struct run {
 	int added; /* brought along as a batch's parent or child, not named */
 };
 
+/* Runs stay where they are while more are added (pointers to them are
+ * held across adding parents and children): an array of pointers. */
 struct runs {
-	struct run *v;
+	struct run **v;
 	size_t n;
 	int bad;
 };
@@ -63,7 +65,7 @@ static void add_run(struct runs *rs, const char *id, cJSON *rec)
 {
 	if (rs->n % 256 == 0)
 		rs->v = xrealloc(rs->v, (rs->n + 256) * sizeof *rs->v);
-	struct run *r = &rs->v[rs->n++];
+	struct run *r = rs->v[rs->n++] = xmalloc(sizeof *r);
 	*r = (struct run){0};
 	memcpy(r->id, id, sizeof r->id);
 	r->rec = rec;
@@ -81,7 +83,7 @@ static void add_unfinished(struct runs *rs, const char *id)
 	cJSON *rec = store_load(id);
 	if (rec && !status_terminal(jstr(rec, "status"))) {
 		add_run(rs, id, rec);
-		rs->v[rs->n - 1].added = 1;
+		rs->v[rs->n - 1]->added = 1;
 	} else
 		cJSON_Delete(rec);
 }
@@ -91,8 +93,8 @@ static void add_children(struct runs *rs)
 {
 	size_t n = rs->n;
 	for (size_t i = 0; i < n; i++) {
-		cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(rs->v[i].rec, "execution_config"), "child_run_ids"), *c;
-		if (batch_is_parent(rs->v[i].rec))
+		cJSON *ids = cJSON_GetObjectItemCaseSensitive(jobj(rs->v[i]->rec, "execution_config"), "child_run_ids"), *c;
+		if (batch_is_parent(rs->v[i]->rec))
 			cJSON_ArrayForEach(c, ids)
 				add_unfinished(rs, cJSON_GetStringValue(c));
 	}
@@ -104,7 +106,7 @@ static void add_family(struct runs *rs)
 {
 	size_t n = rs->n;
 	for (size_t i = 0; i < n; i++)
-		add_unfinished(rs, jstr(jobj(rs->v[i].rec, "execution_config"), "batch_run_id"));
+		add_unfinished(rs, jstr(jobj(rs->v[i]->rec, "execution_config"), "batch_run_id"));
 	add_children(rs);
 }
 
@@ -152,8 +154,8 @@ static void select_runs(struct runs *rs, int argc, char **argv)
 static struct run *find_run(struct runs *rs, const char *id)
 {
 	for (size_t i = 0; i < rs->n; i++)
-		if (!strcmp(rs->v[i].id, id))
-			return &rs->v[i];
+		if (!strcmp(rs->v[i]->id, id))
+			return rs->v[i];
 	return NULL;
 }
 
@@ -235,6 +237,8 @@ static void finish_packed(struct runs *rs, struct run *parent, cJSON *patch, con
 	for (cJSON *m = bp ? bp->child : NULL; m; m = m->next)
 		if (strcmp(m->string, "outputs"))
 			jset(patch, m->string, cJSON_Duplicate(m, 1));
+	if (jstr(bp, "status") && !strcmp(jstr(bp, "status"), "completed"))
+		cJSON_DeleteItemFromObjectCaseSensitive(patch, "reason"); /* every child has its output */
 	if (bp)
 		jset(jobj(patch, "outputs"), "children",
 		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(jobj(bp, "outputs"), "children"), 1));
@@ -274,8 +278,8 @@ static int sync_host(const char *host, struct runs *rs)
 	for (int k = 0; k < 3; k++) {
 		int any = 0;
 		for (size_t i = 0; i < rs->n && !any; i++) {
-			const char *h = jstr(rs->v[i].rec, "host");
-			any = !rs->v[i].done && h && !strcmp(h, host) && !strcmp(runtime_of(&rs->v[i], r), runtimes[k]);
+			const char *h = jstr(rs->v[i]->rec, "host");
+			any = !rs->v[i]->done && h && !strcmp(h, host) && !strcmp(runtime_of(rs->v[i], r), runtimes[k]);
 		}
 		int rc = any ? sync_runtime(r, host, runtimes[k], rs) : 0;
 		worst = rc > worst ? rc : worst;
@@ -287,7 +291,7 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 {
 	struct sbuf in = {0}, out = {0}, errout = {0};
 	for (size_t i = 0; i < rs->n; i++) {
-		struct run *run = &rs->v[i];
+		struct run *run = rs->v[i];
 		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
 		if (run->done || !h || strcmp(h, host) || !c || strcmp(runtime_of(run, r), runtime))
 			continue;
@@ -378,8 +382,8 @@ static int sync_all(struct runs *rs)
 	char **seen = NULL;
 	size_t nseen = 0;
 	for (size_t i = 0; i < rs->n; i++) {
-		const char *h = jstr(rs->v[i].rec, "host");
-		if (rs->v[i].done || !h)
+		const char *h = jstr(rs->v[i]->rec, "host");
+		if (rs->v[i]->done || !h)
 			continue;
 		size_t j;
 		for (j = 0; j < nseen && strcmp(seen[j], h); j++)
@@ -414,7 +418,7 @@ static void follow_parents(struct runs *rs)
 {
 	add_family(rs); /* so that the parents can end */
 	for (size_t i = 0; i < rs->n; i++) {
-		struct run *p = &rs->v[i];
+		struct run *p = rs->v[i];
 		const char *of = packed_parent_of(p->rec);
 		if (!p->done && of && !find_run(rs, of)) {
 			/* A packed child whose batch ended without it. */
@@ -451,7 +455,7 @@ static int cancel(struct runs *rs)
 {
 	int worst = rs->bad ? EX_SOME : 0;
 	for (size_t i = 0; i < rs->n; i++) {
-		struct run *run = &rs->v[i];
+		struct run *run = rs->v[i];
 		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
 		if (run->done && run->added)
 			continue; /* a batch's child, gone with it */
@@ -577,7 +581,7 @@ int main(int argc, char **argv)
 	if (mode == 'c')
 		rc = cancel(&rs);
 	else if (mode == 'l')
-		rc = rs.n ? show_log(&rs.v[0], follow) : EX_SOME;
+		rc = rs.n ? show_log(rs.v[0], follow) : EX_SOME;
 	else {
 		time_t start = time(NULL);
 		rc = 0;
@@ -588,7 +592,7 @@ int main(int argc, char **argv)
 			rc = r > rc ? r : rc;
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
-				struct run *run = &rs.v[i];
+				struct run *run = rs.v[i];
 				if (!run->done && !batch_is_parent(run->rec) && !follows_batch(&rs, run) &&
 				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
@@ -609,17 +613,19 @@ int main(int argc, char **argv)
 			sleep((unsigned)interval);
 		}
 		for (size_t i = 0; i < rs.n; i++)
-			if (rs.v[i].stuck && !rc)
+			if (rs.v[i]->stuck && !rc)
 				rc = EX_SOME;
 		if (wait && !rc)
 			for (size_t i = 0; i < rs.n; i++)
-				if (strcmp(jstr(rs.v[i].rec, "status"), "completed"))
+				if (strcmp(jstr(rs.v[i]->rec, "status"), "completed"))
 					rc = EX_SOME;
 		if (!rc && rs.bad)
 			rc = EX_SOME;
 	}
-	for (size_t i = 0; i < rs.n; i++)
-		cJSON_Delete(rs.v[i].rec);
+	for (size_t i = 0; i < rs.n; i++) {
+		cJSON_Delete(rs.v[i]->rec);
+		free(rs.v[i]);
+	}
 	free(rs.v);
 	remote_close_all();
 	finish_stdout();

@@ -129,7 +129,20 @@ prompts_from() {
 	run bash -c "{ cosmos-spec transfer ${ps[0]}; cosmos-spec upscale --video '$CLIPS/full/color.mp4'; } | cosmos-batch --packed"
 	assert_failure 1
 	assert_output 'cosmos-batch: stdin:2: a packed batch takes transfer or enhance requests (upscaling runs one item at a time)'
+	# A parameter only in execution_config counts too; and one host for all.
+	run bash -c "{ cosmos-spec transfer ${ps[0]} | jq -c 'del(.spec.seed) | .execution_config.seed = 1'
+		cosmos-spec transfer ${ps[1]} | jq -c 'del(.spec.seed) | .execution_config.seed = 999'; } | cosmos-batch --packed --host testhost"
+	assert_failure 1
+	assert_output 'cosmos-batch: stdin:2: differs from the first request in "seed": a packed batch shares its parameters (use fan-out)'
+	run bash -c "{ cosmos-spec transfer ${ps[0]}; cosmos-spec transfer ${ps[1]} | jq -c '.host = \"nowhere\"'; } | cosmos-batch --packed --host testhost"
+	assert_failure 1
+	assert_output 'cosmos-batch: stdin:2: differs from the first request in "host": a packed batch runs on one host'
 	assert_equal "$(store_snapshot)" "$before"
+	# A request cosmos-submit would refuse is left out by line; the rest make the batch.
+	run --separate-stderr bash -c "{ cosmos-spec transfer ${ps[0]}; cosmos-spec transfer ${ps[1]} | jq -c '.execution_config = \"oops\"'; } | cosmos-batch --packed --host testhost"
+	assert_failure 1
+	assert_equal "$stderr" 'cosmos-batch: stdin:2: "execution_config" is not an object'
+	assert_equal "$(jq -r .total <<<"${lines[0]}")" 1
 	# Nor can a batch job be sent without its batch.
 	run bash -c "echo '{\"model_type\":\"batch\",\"spec\":{},\"batch_input\":[{}]}' | cosmos-submit --host testhost"
 	assert_failure 1
@@ -210,7 +223,7 @@ prompts_from() {
 }
 
 @test "killed after its batch started but before the children were told: --resume tells them, starting nothing" {
-	standin_model sleep 3
+	standin_model sleep 8
 	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full")"
 	b=$(packed "${ps[@]}")
 	# The state such a kill leaves: the parent submitted, the children as made.
@@ -218,13 +231,17 @@ prompts_from() {
 		jq -c '.status = "pending" | del(.host, .backend, .job, .submitted_at)' "$COSMOS_DIR/runs/$c.json" >"$BATS_TEST_TMPDIR/r"
 		mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$c.json"
 	done
+	# Meanwhile the batch runs.
+	run cosmos-sync "$b"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json")" running
 	run cosmos-batch --resume "$b" --host testhost
 	assert_success
 	assert_equal "$(jq -c '[(.child_run_ids | length), .total]' <<<"${lines[0]}")" "[2,2]"
 	assert_equal "$(jq -c '[.success_count, .total]' <<<"${lines[-1]}")" "[2,2]"
 	assert_equal "$(runs_of "cosmos_batch_${b:0:8}")" 1
 	assert_equal "$(cosmos-manifest --batch "$b" | jq -r '[.status, .job.batch_container] | join(" ")' | sort -u)" \
-		"submitted cosmos_batch_${b:0:8}"
+		"running cosmos_batch_${b:0:8}"
 	run cosmos-sync --wait --interval 1 "$b"
 	assert_success
 	assert_equal "$(cosmos-manifest --batch "$b" --status completed --count)" 2
