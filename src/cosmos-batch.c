@@ -144,8 +144,14 @@ static void make_batch(struct batch *b)
 	if (b->packed) {
 		int at;
 		const char *why;
-		if (!(packed = packed_request(reqs, n, &at, &why)))
-			errx_(EX_SOME, "%s: %s", where[at], why);
+		if (!(packed = packed_request(reqs, n, &at, &why))) {
+			warnx_("%s: %s", where[at], why);
+			for (int i = 0; i < n; i++)
+				cJSON_Delete(reqs[i]);
+			free(reqs);
+			free(where);
+			exit(EX_SOME);
+		}
 	}
 	free(where);
 
@@ -236,15 +242,17 @@ static void load_batch(struct batch *b, const char *id)
 	if (!parent)
 		errx_(EX_SOME, "%s: %s", id, errno == ENOENT ? "no such batch" : strerror(errno));
 	cJSON *ec = jobj(parent, "execution_config"), *ids = cJSON_GetObjectItemCaseSensitive(ec, "child_run_ids"), *c;
-	if (!cJSON_IsArray(ids))
-		errx_(EX_SOME, "%s: not a batch (no child_run_ids)", id);
+	b->packed = packed_parent(parent);
+	int lacks = b->packed && !strcmp(jstr(parent, "status") ? jstr(parent, "status") : "", "pending") &&
+	            !(b->packed_req = saved_request(id));
+	if (!cJSON_IsArray(ids) || lacks) {
+		cJSON_Delete(parent);
+		errx_(lacks ? EX_STORE : EX_SOME, "%s: %s", id,
+		    lacks ? "packed batch has no request.json" : "not a batch (no child_run_ids)");
+	}
 	memcpy(b->id, id, sizeof b->id);
 	b->size = cJSON_GetArraySize(ids);
 	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
-	b->packed = packed_parent(parent);
-	if (b->packed && !strcmp(jstr(parent, "status") ? jstr(parent, "status") : "", "pending") &&
-	    !(b->packed_req = saved_request(id)))
-		errx_(EX_STORE, "%s: packed batch has no request.json", id);
 	/* A packed batch that reached its host, killed before its children
 	 * were told: they are to follow it now. */
 	int started = b->packed && jstr(jobj(parent, "job"), "container");
