@@ -134,8 +134,8 @@ static void child_patches(const cJSON *parent, const cJSON *patch, cJSON *kids, 
 {
 	char ts[TIMESTAMP_LEN];
 	timestamp_now(ts);
-	const char *results = jstr(jobj((cJSON *)patch, "outputs"), "results");
-	const char *log = jstr(jobj((cJSON *)patch, "outputs"), "log");
+	const cJSON *made = cJSON_GetObjectItemCaseSensitive(patch, "outputs");
+	const char *results = jstr(made, "results"), *log = jstr(made, "log");
 	int code = (int)jnum(patch, "exit_code", 0), i = 0;
 	const cJSON *id;
 	cJSON_ArrayForEach(id, ids) {

@@ -85,21 +85,25 @@ static cJSON *new_event(const char *type, const struct batch *b)
 	return e;
 }
 
-static char *events_path(const char *id)
+/* runs/<id>/NAME in the store (making the directory with create), or NULL. */
+static char *run_file(const char *id, const char *name, int create)
 {
-	char *dir = store_run_dir(id, 1);
-	if (!dir)
+	char *dir = store_run_dir(id, create);
+	if (!dir && create)
 		err_(EX_STORE, "runs/%s", id);
-	char *p = xasprintf("%s/events.jsonl", dir);
+	char *p = dir ? xasprintf("%s/%s", dir, name) : NULL;
 	free(dir);
 	return p;
 }
 
-static void write_file(const char *path, const char *text)
+/* Keep a request line in runs/<id>/request.json. */
+static void save_request(const char *id, const char *text)
 {
+	char *path = run_file(id, "request.json", 1);
 	FILE *f = fopen(path, "we");
 	if (!f || fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0)
 		err_(EX_STORE, "%s", path);
+	free(path);
 }
 
 /* --- making the batch ---------------------------------------------------- */
@@ -182,10 +186,7 @@ static void make_batch(struct batch *b)
 		if (store_create(child) < 0)
 			err_(EX_STORE, "cannot store run %s", c->id);
 		c->request = cJSON_PrintUnformatted(req);
-		char *dir = store_run_dir(c->id, 1), *p = xasprintf("%s/request.json", dir);
-		write_file(p, c->request);
-		free(p);
-		free(dir);
+		save_request(c->id, c->request);
 		cJSON_AddItemToArray(ids, cJSON_CreateString(c->id));
 		cJSON_Delete(child);
 		cJSON_Delete(req);
@@ -204,10 +205,7 @@ static void make_batch(struct batch *b)
 	if (packed) {
 		jset_str(packed, "run_id", b->id);
 		b->packed_req = cJSON_PrintUnformatted(packed);
-		char *dir = store_run_dir(b->id, 1), *p = xasprintf("%s/request.json", dir);
-		write_file(p, b->packed_req);
-		free(p);
-		free(dir);
+		save_request(b->id, b->packed_req);
 		cJSON_Delete(packed);
 	}
 }
@@ -215,7 +213,7 @@ static void make_batch(struct batch *b)
 /* The request kept in runs/<id>/request.json, or NULL. */
 static char *saved_request(const char *id)
 {
-	char *dir = store_run_dir(id, 0), *p = dir ? xasprintf("%s/request.json", dir) : NULL;
+	char *p = run_file(id, "request.json", 0);
 	FILE *f = p ? fopen(p, "re") : NULL;
 	char *l = NULL;
 	size_t cap = 0;
@@ -228,7 +226,6 @@ static char *saved_request(const char *id)
 	if (f)
 		fclose(f);
 	free(p);
-	free(dir);
 	return l;
 }
 
@@ -404,7 +401,7 @@ static int run_packed(struct batch *b)
 
 static int follow(const char *id)
 {
-	char *path = events_path(id);
+	char *path = run_file(id, "events.jsonl", 1);
 	FILE *f = NULL;
 	char *line = NULL;
 	size_t cap = 0;
@@ -508,7 +505,7 @@ int main(int argc, char **argv)
 		make_batch(&b);
 	if (async)
 		detach(&b);
-	char *ep = events_path(b.id);
+	char *ep = run_file(b.id, "events.jsonl", 1);
 	b.events = fopen(ep, "ae");
 	if (!b.events)
 		err_(EX_STORE, "%s", ep);

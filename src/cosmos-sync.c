@@ -88,6 +88,13 @@ static void add_unfinished(struct runs *rs, const char *id)
 		cJSON_Delete(rec);
 }
 
+/* The run id in rs, added if it is unfinished and not there yet; or NULL. */
+static struct run *child_run(struct runs *rs, const char *id)
+{
+	add_unfinished(rs, id);
+	return id ? find_run(rs, id) : NULL;
+}
+
 /* A batch named brings its unfinished children along. */
 static void add_children(struct runs *rs)
 {
@@ -187,7 +194,7 @@ static void apply(struct runs *rs, struct run *run, cJSON *patch)
  */
 static void pass_to_children(struct runs *rs, const cJSON *parent)
 {
-	const char *st = jstr(parent, "status"), *c;
+	const char *st = jstr(parent, "status");
 	if (strcmp(st, "running") && !status_terminal(st))
 		return;
 	cJSON *patch = cJSON_CreateObject(), *id;
@@ -206,8 +213,7 @@ static void pass_to_children(struct runs *rs, const cJSON *parent)
 	}
 	cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(parent, "execution_config"), "child_run_ids")) {
-		add_unfinished(rs, c = cJSON_GetStringValue(id));
-		struct run *child = c ? find_run(rs, c) : NULL;
+		struct run *child = child_run(rs, cJSON_GetStringValue(id));
 		/* Ended: all of them; running: those the batch brought to its host. */
 		if (child && !child->done && (status_terminal(st) || jstr(child->rec, "host")))
 			apply(rs, child, patch);
@@ -225,9 +231,7 @@ static void finish_packed(struct runs *rs, struct run *parent, cJSON *patch, con
 	const cJSON *id, *ids = cJSON_GetObjectItemCaseSensitive(jobj(parent->rec, "execution_config"), "child_run_ids");
 	int i = 0;
 	cJSON_ArrayForEach(id, ids) {
-		const char *c = cJSON_GetStringValue(id);
-		add_unfinished(rs, c);
-		struct run *child = c ? find_run(rs, c) : NULL;
+		struct run *child = child_run(rs, cJSON_GetStringValue(id));
 		if (child && !child->done)
 			apply(rs, child, cJSON_GetArrayItem(kids, i));
 		i++;
