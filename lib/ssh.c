@@ -66,15 +66,16 @@ static int dial(struct ssh *c, const struct host *h)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EINPROGRESS) {
+		/* errno means something only when connect() returned -1. */
+		e = connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? errno : 0;
+		if (e == EINPROGRESS) {
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			socklen_t len = sizeof e;
-			if (poll(&p, 1, h->connect_timeout * 1000) == 1)
-				getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
-			else
+			if (poll(&p, 1, h->connect_timeout * 1000) != 1)
 				e = ETIMEDOUT;
-		} else
-			e = errno == EINPROGRESS ? 0 : errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+				e = errno;
+		}
 		if (e) {
 			close(fd);
 			fd = -1;

@@ -73,7 +73,10 @@ static pid_t spawn(char **argv, int in, int out)
 		}
 		char *p = sibling(argv[0]);
 		execvp(p, argv);
-		err_(127, "%s", p);
+		/* _exit: exit() would flush the parent's buffered stdout again. */
+		warn_("%s", p);
+		fflush(stderr);
+		_exit(127);
 	}
 	return pid;
 }
