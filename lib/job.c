@@ -167,6 +167,15 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec)
 		sb_free(&lines);
 	}
 	sb_puts(&b, "\nset --");
+	if (!strcmp(model, "upscale")) {
+		/* NVIDIA's 4K upscaler runs 10 steps (its example passes
+		 * --num_steps 10); transfer.py's default is 35. */
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, "num_steps");
+		if (!cJSON_IsNumber(v))
+			v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "spec"), "num_steps");
+		sb_puts(&b, " --num_steps");
+		add_number(&b, cJSON_IsNumber(v) ? v->valuedouble : UPSCALE_STEPS);
+	}
 	if (!strcmp(model, "transfer") || !strcmp(model, "batch"))
 		for (int i = 0; transfer_args[i]; i++) {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, transfer_args[i]);

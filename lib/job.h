@@ -15,6 +15,9 @@
  * the host: it was started once, and is not started again. */
 #define JOB_ALREADY 99
 
+/* The 4K upscaler's diffusion steps unless a request says otherwise. */
+#define UPSCALE_STEPS 10
+
 /*
  * Is req a well-formed request: a known model_type, a spec of its shape,
  * ids that are ids, a batch's items, and a batch only with its parent's

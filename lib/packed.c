@@ -54,7 +54,14 @@ static const char *differs(const cJSON *s0, const cJSON *e0, const cJSON *s, con
 	return NULL;
 }
 
-/* The item of one transfer child, with an override for every control in base. */
+/*
+ * The item of one transfer child.  transfer.py merges each override into
+ * the shared spec with a dict update, so every control of the shared spec
+ * is overridden here and says its input_control: the child's own file,
+ * or null (made from the child's visual_input).  Left out, the shared
+ * spec's would stay, and that is another child's video.  A control the
+ * child does not use gets weight 0.
+ */
 static cJSON *transfer_item(const cJSON *spec, const cJSON *base)
 {
 	cJSON *item = cJSON_CreateObject(), *over = cJSON_CreateObject();
@@ -62,13 +69,14 @@ static cJSON *transfer_item(const cJSON *spec, const cJSON *base)
 	jset_str(item, "visual_input", jstr(spec, "input_video_path"));
 	for (int i = 0; controls[i]; i++) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec, controls[i]);
-		if (c)
-			jset(over, controls[i], cJSON_Duplicate(c, 1));
-		else if (cJSON_GetObjectItemCaseSensitive(base, controls[i])) {
-			cJSON *off = cJSON_CreateObject();
-			jset_num(off, "control_weight", 0);
-			jset(over, controls[i], off);
-		}
+		if (!cJSON_GetObjectItemCaseSensitive(base, controls[i]))
+			continue;
+		cJSON *o = c ? cJSON_Duplicate(c, 1) : cJSON_CreateObject();
+		if (!c)
+			jset_num(o, "control_weight", 0);
+		if (!jstr(o, "input_control"))
+			jset(o, "input_control", cJSON_CreateNull());
+		jset(over, controls[i], o);
 	}
 	jset(item, "control_overrides", over);
 	return item;
@@ -91,14 +99,23 @@ static cJSON *pack_transfer(cJSON *const *reqs, int n, int *bad, const char **wh
 			cJSON_Delete(ec);
 			return NULL;
 		}
-		/* Every control any child uses, with the first user's settings. */
+		/* Every control any child uses, with the first user's settings
+		 * but no one's control video: each child names its own. */
 		for (const cJSON *m = s->child; m; m = m->next)
-			if (is_control(m->string) && !cJSON_GetObjectItemCaseSensitive(base, m->string))
-				jset(base, m->string, cJSON_Duplicate(m, 1));
+			if (is_control(m->string) && !cJSON_GetObjectItemCaseSensitive(base, m->string)) {
+				cJSON *c = cJSON_Duplicate(m, 1);
+				cJSON_DeleteItemFromObjectCaseSensitive(c, "input_control");
+				jset(base, m->string, c);
+			}
 	}
 	for (const cJSON *m = s0->child; m; m = m->next)
 		if (!per_child(m->string))
 			jset(base, m->string, cJSON_Duplicate(m, 1));
+	/* transfer.py validates the shared spec as if it were one run's: it
+	 * needs an input_video_path (sigma_max < 80).  Each item's own video
+	 * is its visual_input; this one, the first child's, only passes the
+	 * check, as in NVIDIA's batch example. */
+	jset_str(base, "input_video_path", jstr(s0, "input_video_path"));
 	/* The model's arguments: the first request's (they all agree). */
 	for (const cJSON *m = e0 ? e0->child : NULL; m; m = m->next)
 		if (strcmp(m->string, "weights"))

@@ -3,7 +3,7 @@
  *
  *	cosmos-spec prompt [--name N] [--negative TEXT] TEXT DIR
  *	cosmos-spec transfer [--weights ...] [--steps N] ... [PROMPT_ID ...]
- *	cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--prompt TEXT]
+ *	cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]
  *	cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]
  *
  * Invariants:
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "job.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -49,7 +50,7 @@ static _Noreturn void usage(void)
 	    "       cosmos-spec transfer [--weights vis=W,edge=W,depth=W,seg=W] [--steps N]\n"
 	    "           [--guidance G] [--seed S] [--fps F] [--sigma-max X]\n"
 	    "           [--blur-strength L] [--canny-threshold L] [PROMPT_ID ...]\n"
-	    "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--prompt TEXT]\n"
+	    "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]\n"
 	    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n");
 	exit(EX_USAGE_);
 }
@@ -316,6 +317,7 @@ static int cmd_transfer(int argc, char **argv)
 
 struct upscale_opts {
 	double weight;
+	long steps;
 	const char *prompt;
 };
 
@@ -377,11 +379,13 @@ static int emit_upscale(struct items *it, const struct upscale_opts *o, const ch
 	if (run)
 		jset_str(ec, "source_run_id", run);
 	jset_num(ec, "control_weight", o->weight);
+	jset_num(ec, "num_steps", (double)o->steps);
 	if (o->prompt)
 		jset_str(ec, "prompt", o->prompt);
 	cJSON *spec = jobj(req, "spec");
 	jset_str(spec, "input_video_path", video);
 	jset_num(jobj(spec, "upscale"), "control_weight", o->weight);
+	jset_num(spec, "num_steps", (double)o->steps);
 	if (o->prompt)
 		jset_str(spec, "prompt", o->prompt);
 	record_print(req);
@@ -436,9 +440,10 @@ static int cmd_upscale(int argc, char **argv)
 		{"video", required_argument, NULL, 'v'},
 		{"weight", required_argument, NULL, 'w'},
 		{"prompt", required_argument, NULL, 'p'},
+		{"steps", required_argument, NULL, 's'},
 		{0, 0, 0, 0},
 	};
-	struct upscale_opts o = {.weight = 0.5};
+	struct upscale_opts o = {.weight = 0.5, .steps = UPSCALE_STEPS};
 	const char *run = NULL, *video = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -447,6 +452,7 @@ static int cmd_upscale(int argc, char **argv)
 		case 'v': video = optarg; break;
 		case 'w': o.weight = opt_double("--weight", optarg, 0, 1); break;
 		case 'p': o.prompt = optarg; break;
+		case 's': o.steps = opt_long("--steps", optarg, 1, 1000); break;
 		default: usage();
 		}
 	}

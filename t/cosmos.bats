@@ -73,13 +73,13 @@ on_tty() {
 	assert_line "no unfinished runs"
 }
 
-@test "make demo's script: a 3840x2160 output on the local backend" {
+@test "make demo's script: a 3840x2112 output on the local backend" {
 	run sh "$BATS_TEST_DIRNAME/../share/cosmos/demo"
 	assert_success
-	assert_line 3840x2160
+	assert_line 3840x2112
 	out=${lines[-1]}
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$out"
-	assert_output 3840x2160
+	assert_output 3840x2112
 }
 
 @test "installed with DESTDIR and PREFIX, cosmos finds share/cosmos and works from there" {
@@ -93,7 +93,7 @@ on_tty() {
 	assert_success
 	out=$(jq -r .outputs.video <<<"${lines[-1]}")
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$out"
-	assert_output 3840x2160
+	assert_output 3840x2112
 	run bash -c "source '$dest/usr/share/bash-completion/completions/cosmos' && complete -p cosmos"
 	assert_output --partial "_cosmos"
 }

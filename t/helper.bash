@@ -18,7 +18,7 @@ setup() {
 	export CLIPS="$BATS_FILE_TMPDIR/clips"
 	if [ ! -e "$CLIPS/full/color.mp4" ]; then
 		mkdir -p "$CLIPS/full" "$CLIPS/color-only" "$CLIPS/empty"
-		ffmpeg -loglevel error -f lavfi -i testsrc=size=320x240:rate=24 -t 1 \
+		ffmpeg -loglevel error -f lavfi -i testsrc=size=320x180:rate=24 -t 1 \
 			-pix_fmt yuv420p "$CLIPS/full/color.mp4"
 		cp "$CLIPS/full/color.mp4" "$CLIPS/full/depth.mp4"
 		cp "$CLIPS/full/color.mp4" "$CLIPS/full/segmentation.mp4"

@@ -22,7 +22,7 @@ teardown() {
 
 wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 
-@test "no host configured: upscale runs here with the reference engine, 3840x2160" {
+@test "no host configured: upscale runs here with the reference engine, 3840x2112" {
 	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
 	assert_success
 	id=$(jq -r .id <<<"$output")
@@ -32,8 +32,8 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_success
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
 		"$COSMOS_DIR/runs/$id/output.mp4"
-	assert_output 3840,2160
-	grep -q 'lanczos upscale to 3840x2160' "$COSMOS_DIR/runs/$id/run.log"
+	assert_output 3840,2112
+	grep -q 'lanczos upscale to 3840x2112' "$COSMOS_DIR/runs/$id/run.log"
 }
 
 @test "transfer, then upscale from that run with a prompt, on this machine" {
@@ -46,7 +46,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	run wait_all "$(jq -r .id <<<"$u")"
 	assert_success
 	assert_equal "$(jq -c . "$COSMOS_DIR/runs/$(jq -r .id <<<"$u")/spec_used.json")" \
-		"{\"input_video_path\":\"outputs/run_$t/output.mp4\",\"upscale\":{\"control_weight\":0.5},\"prompt\":\"crisp\"}"
+		"{\"input_video_path\":\"outputs/run_$t/output.mp4\",\"upscale\":{\"control_weight\":0.5},\"num_steps\":10,\"prompt\":\"crisp\"}"
 }
 
 @test "enhance on this machine replaces the prompt text" {

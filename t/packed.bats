@@ -62,7 +62,7 @@ prompts_from() {
 	assert_equal "$(jq -r .prompt "$items" | tr '\n' ,)" \
 		"prompt 1: a cube on a table,prompt 2: a cube on a table,prompt 3: a cube on a table,"
 	assert_equal "$(jq -c '.control_overrides | {vis, edge}' "$items" | sort -u)" \
-		'{"vis":{"control_weight":0.5},"edge":{"control_weight":0.3}}'
+		'{"vis":{"control_weight":0.5,"input_control":null},"edge":{"control_weight":0.3,"input_control":null}}'
 
 	run cosmos-sync --wait --interval 1 "$b"
 	assert_failure 1

@@ -32,8 +32,8 @@ tour_dir() {
 	readme_blocks tour-local >tour.sh
 	COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts run bash -e -o pipefail tour.sh
 	assert_success
-	assert_line --partial "[reference engine] lanczos upscale to 3840x2160"
-	assert_line "3840,2160"
+	assert_line --partial "[reference engine] lanczos upscale to 3840x2112"
+	assert_line "3840,2112"
 	assert_line --regexp $'^.*/clips/a\\.mp4\tcompleted$'
 	assert_line '{"total":2,"completed":2,"failed":0}'
 	# The packed batch: both children completed from one container, both prompts enhanced.

@@ -58,7 +58,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	tail -n 1 "$COSMOS_DIR/runs/$id/run.log" | grep -qx '\[COSMOS_COMPLETE\] exit_code=0'
 }
 
-@test "upscale from a run: no upload, the run's output on the host; prompt only when given; 3840x2160" {
+@test "upscale from a run: no upload, the run's output on the host; prompt only when given; 3840x2112" {
 	p=$(make_prompt "a robot arm" "$CLIPS/full")
 	src=$(cosmos-spec transfer "$p" | submit_one | jq -r .id)
 	wait_all "$src" >/dev/null
@@ -69,10 +69,10 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(jq -c . "$(work)/outputs/run_$id/spec_used.json")" \
-		"{\"input_video_path\":\"outputs/run_$src/output.mp4\",\"upscale\":{\"control_weight\":0.7},\"prompt\":\"crisp\"}"
+		"{\"input_video_path\":\"outputs/run_$src/output.mp4\",\"upscale\":{\"control_weight\":0.7},\"num_steps\":10,\"prompt\":\"crisp\"}"
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
 		"$COSMOS_DIR/runs/$id/output.mp4"
-	assert_output 3840,2160
+	assert_output 3840,2112
 }
 
 @test "upscale from a file, without a prompt: the spec has no prompt key" {
@@ -81,7 +81,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	assert_success
 	sha=$(sha256sum "$CLIPS/color-only/color.mp4" | cut -c1-64)
 	assert_equal "$(jq -c . "$(work)/outputs/run_$id/spec_used.json")" \
-		"{\"input_video_path\":\"cas/$sha.mp4\",\"upscale\":{\"control_weight\":0.5}}"
+		"{\"input_video_path\":\"cas/$sha.mp4\",\"upscale\":{\"control_weight\":0.5},\"num_steps\":10}"
 }
 
 @test "an input goes up once: the second run on the same video uploads 0 bytes" {

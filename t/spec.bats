@@ -128,14 +128,14 @@ cosmos-spec: stdin:8: JSON line has no \"id\" string"
 	v=$CLIPS/full/color.mp4
 	assert_json "$output" "$(jq -n --arg v "$v" '
 		{model_type:"upscale",
-		 execution_config:{input_video_source:$v, control_weight:0.5},
-		 spec:{input_video_path:$v, upscale:{control_weight:0.5}}}')"
+		 execution_config:{input_video_source:$v, control_weight:0.5, num_steps:10},
+		 spec:{input_video_path:$v, upscale:{control_weight:0.5}, num_steps:10}}')"
 	run cosmos-spec upscale --video "$CLIPS/full/color.mp4" --weight 0.8 --prompt "crisp 4K detail"
 	assert_success
 	assert_json "$output" "$(jq -n --arg v "$v" '
 		{model_type:"upscale",
-		 execution_config:{input_video_source:$v, control_weight:0.8, prompt:"crisp 4K detail"},
-		 spec:{input_video_path:$v, upscale:{control_weight:0.8}, prompt:"crisp 4K detail"}}')"
+		 execution_config:{input_video_source:$v, control_weight:0.8, num_steps:10, prompt:"crisp 4K detail"},
+		 spec:{input_video_path:$v, upscale:{control_weight:0.8}, num_steps:10, prompt:"crisp 4K detail"}}')"
 }
 
 @test "upscale: from a completed run, without and with a prompt" {
@@ -146,12 +146,12 @@ cosmos-spec: stdin:8: JSON line has no \"id\" string"
 	assert_success
 	assert_json "$output" "$(jq -n --arg v "$v" --arg r "$r" --arg p "$p" '
 		{model_type:"upscale", prompt_id:$p,
-		 execution_config:{input_video_source:$v, source_run_id:$r, control_weight:0.5},
-		 spec:{input_video_path:$v, upscale:{control_weight:0.5}}}')"
+		 execution_config:{input_video_source:$v, source_run_id:$r, control_weight:0.5, num_steps:10},
+		 spec:{input_video_path:$v, upscale:{control_weight:0.5}, num_steps:10}}')"
 	run cosmos-spec upscale --from-run "$r" --prompt "sharpen" --weight 0
 	assert_success
 	assert_json "$(jq -c .spec <<<"$output")" \
-		"$(jq -nc --arg v "$v" '{input_video_path:$v, upscale:{control_weight:0}, prompt:"sharpen"}')"
+		"$(jq -nc --arg v "$v" '{input_video_path:$v, upscale:{control_weight:0}, num_steps:10, prompt:"sharpen"}')"
 	assert_equal "$(jq -r .execution_config.prompt <<<"$output")" sharpen
 }
 
