@@ -20,7 +20,7 @@ PKGS    = libcjson libssh2 libcrypto
 # Debian packages the build, the tests and the benchmarks need.
 DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
        libssl-dev jq bats bats-support bats-assert bats-file openssh-server ffmpeg \
-       mandoc strace bc
+       mandoc strace bc python3
 
 # BUILD holds objects and test helpers; BINDIR the programs.  The sanitizer
 # build uses its own pair so both can coexist.

@@ -44,7 +44,7 @@ static _Noreturn void usage(int code)
 	    "  create prompt [--name N] [--negative T] TEXT DIR   store a prompt\n"
 	    "  inference PROMPT_ID ... [--weights vis=W,...] [--fan-out] [--wait]\n"
 	    "                              Cosmos Transfer; several prompts: one packed batch\n"
-	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--prompt T] [--wait]\n"
+	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt T] [--wait]\n"
 	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--fan-out] [--wait]\n"
 	    "  status                      sync, then show unfinished runs\n"
 	    "  list [cosmos-manifest options]   runs (or --type prompt), newest first\n"
