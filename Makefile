@@ -13,7 +13,7 @@ CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
 PROGS   = cosmos cosmos-spec cosmos-manifest cosmos-submit cosmos-sync cosmos-batch
-LIBSRC  = lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c lib/progress.c lib/enhance.c lib/batch.c lib/packed.c lib/finish.c lib/job.c lib/feed.c
+LIBSRC  = lib/backend.c lib/backend_shell.c lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c lib/progress.c lib/enhance.c lib/batch.c lib/packed.c lib/finish.c lib/job.c lib/feed.c
 TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto
 

@@ -24,12 +24,21 @@ static double now_ms(void)
 
 static pid_t start_submit(const char *host, int *in, int *out, int *err)
 {
-	int pi[2], po[2], pe[2];
-	if (pipe2(pi, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
-		err_(EX_STORE, "pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		err_(EX_STORE, "fork");
+	int pi[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
+	pid_t pid = -1;
+	if (pipe2(pi, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		int e = errno;
+		for (int i = 0; i < 2; i++) {
+			if (pi[i] >= 0)
+				close(pi[i]);
+			if (po[i] >= 0)
+				close(po[i]);
+			if (pe[i] >= 0)
+				close(pe[i]);
+		}
+		errno = e;
+		return -1;
+	}
 	if (pid == 0) {
 		dup2(pi[0], 0);
 		dup2(po[1], 1);
@@ -119,6 +128,18 @@ void feed_submit(const char *host, long delay_ms, struct feed_item *v, int n, fe
 	struct feed f = {v, n, 0};
 	int in, out, errfd;
 	pid_t pid = start_submit(host, &in, &out, &errfd);
+	if (pid < 0) {
+		/* Nothing was fed: every item failed, with why. */
+		char *why = xasprintf("cannot start cosmos-submit: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			v[i].known = 1;
+			v[i].error = xstrdup(why);
+			if (told_fn)
+				told_fn(&v[i], arg);
+		}
+		free(why);
+		return;
+	}
 	int window = delay_ms > 0 ? 1 : 8, told = 0;
 	double next_at = 0;
 	struct sbuf oacc = {0}, eacc = {0};
@@ -138,8 +159,10 @@ void feed_submit(const char *host, long delay_ms, struct feed_item *v, int n, fe
 		struct pollfd p[2] = {{out, POLLIN, 0}, {errfd, POLLIN, 0}};
 		int may_feed = f.fed < n && f.fed - told < window;
 		int wait = may_feed ? (int)(next_at - now_ms()) : -1;
-		if (poll(p, 2, may_feed && wait < 0 ? 0 : wait) < 0 && errno != EINTR)
-			err_(EX_STORE, "poll");
+		if (poll(p, 2, may_feed && wait < 0 ? 0 : wait) < 0 && errno != EINTR) {
+			warn_("poll");
+			break; /* the items not known yet are told of as failed */
+		}
 		if (p[0].revents && drain(out, &oacc, &f, 0) < 0) {
 			close(out);
 			out = -1;

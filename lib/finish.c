@@ -31,41 +31,38 @@ int finish_safe_name(const char *n)
 	return plain_name(n, (size_t)(slash - n)) && plain_name(slash + 1, strlen(slash + 1));
 }
 
-cJSON *finish_judge(const char *state, const char *code, const cJSON *rec)
+cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 {
+	const char *st = jstr(rec, "status");
+	if (!st || a->state == RUN_QUEUED)
+		return NULL;
 	cJSON *p = cJSON_CreateObject();
 	char ts[TIMESTAMP_LEN];
 	timestamp_now(ts);
-	if (strcmp(code, "-") != 0) {
-		long c = atol(code);
-		jset_num(p, "exit_code", (double)c);
-		jset_str(p, "status", c == 0 ? "completed" : "failed");
-		if (c)
-			jset(p, "reason", cJSON_CreateString("model exited with a non-zero code"));
-		jset_str(p, "completed_at", ts);
-	} else if (!strcmp(state, "running") || !strcmp(state, "restarting") || !strcmp(state, "paused")) {
-		if (!strcmp(jstr(rec, "status"), "running")) {
+	if (a->state == RUN_RUNNING) {
+		if (!strcmp(st, "running")) {
 			cJSON_Delete(p);
 			return NULL;
 		}
 		jset_str(p, "status", "running");
 		jset_str(p, "started_at", ts);
-	} else if (!strcmp(state, "created")) {
-		cJSON_Delete(p);
-		return NULL;
-	} else {
-		jset_str(p, "status", "failed");
-		jset_str(p, "completed_at", ts);
-		if (!strcmp(state, "missing"))
-			jset_str(p, "reason", "lost: the container is gone and left no completion marker");
-		else if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "removing"))
-			jset_str(p, "reason", "the container exited without a completion marker");
-		else {
-			char *why = xasprintf("unknown container state '%s'", shown(state));
-			jset_str(p, "reason", why);
-			free(why);
-		}
+		return p;
 	}
+	jset_str(p, "completed_at", ts);
+	if (a->state == RUN_ENDED && a->code >= 0) {
+		jset_num(p, "exit_code", a->code);
+		jset_str(p, "status", a->code == 0 ? "completed" : "failed");
+		if (a->code)
+			jset_str(p, "reason", "model exited with a non-zero code");
+		return p;
+	}
+	/* Ended without a code, gone, or an answer we cannot read: failed. */
+	const char *why = *a->reason ? a->reason : "the job ended without a completion marker";
+	char *text = a->state == RUN_GONE ? xasprintf("lost: %s", *a->reason ? a->reason : "the backend no longer knows the job")
+	                                  : xstrdup(why);
+	jset_str(p, "status", "failed");
+	jset_str(p, "reason", text);
+	free(text);
 	return p;
 }
 
@@ -84,24 +81,30 @@ int finish_run(cJSON *rec, void *arg)
 	return record_patch(rec, patch);
 }
 
-/* Download rel to DIR/name (making DIR/sub for "sub/file"); record it in out. */
-static int fetch_one(struct remote *r, const char *id, const char *rel, const char *name, double size, cJSON *out)
+/* Download run rec's output file from into run id's directory as name
+ * (making its sub/ for "sub/file"); record it in out.  0, or an exit code
+ * class. */
+static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const char *from, const char *name,
+    double size, cJSON *out)
 {
 	char *dir = store_run_dir(id, 1);
-	if (!dir)
-		err_(EX_STORE, "runs/%s", id);
+	if (!dir) {
+		warn_("%s/runs/%s", store_root(), id);
+		return EX_STORE;
+	}
 	char *local = xasprintf("%s/%s", dir, name), *slash = strrchr(local, '/');
 	int rc = 0;
 	if (strchr(name, '/')) {
 		*slash = '\0';
-		if (mkdir(local, 0755) < 0 && errno != EEXIST)
-			err_(EX_STORE, "%s", local);
+		if (mkdir(local, 0755) < 0 && errno != EEXIST) {
+			warn_("%s", local);
+			rc = EX_STORE;
+		}
 		*slash = '/';
 	}
-	if (remote_fetch(r, rel, local, (uint64_t)size) < 0) {
+	if (!rc && (rc = r->ops->fetch(r, rec, from, local, (uint64_t)size)))
 		warnx_("%s: %s", id, r->err);
-		rc = -1;
-	} else {
+	else if (!rc) {
 		jset_num(jobj(out, "files"), name, size);
 		if (!strcmp(name, "output.mp4"))
 			jset_str(out, "video", local);
@@ -175,21 +178,19 @@ int finish_fetch(struct remote *r, const cJSON *rec, const cJSON *files, cJSON *
 	const cJSON *f;
 	cJSON_ArrayForEach(f, files) {
 		const char *name = jstr(f, "name"), *rest;
-		char *rel = xasprintf("outputs/run_%s/%s", id, name);
 		int i = ids ? packed_index(name, n, &rest) : -1;
 		const char *child = i >= 0 ? cJSON_GetStringValue(cJSON_GetArrayItem(ids, i)) : NULL;
 		if (ids && i < 0 && strchr(name, '/'))
 			/* A batch's subdirectories are its children's, and no more. */
 			warnx_("%s: refusing output %s: not video_<i>/ of one of its %d children", id, shown(name), n);
 		else if (i >= 0 && id_kind(child) == ID_RUN)
-			rc |= fetch_one(r, child, rel, rest, jnum(f, "size", 0),
-			    jobj(cJSON_GetArrayItem(kids, i), "outputs"));
+			rc = exit_worst(rc, fetch_one(r, rec, child, name, rest, jnum(f, "size", 0),
+			    jobj(cJSON_GetArrayItem(kids, i), "outputs")));
 		else
-			rc |= fetch_one(r, id, rel, name, jnum(f, "size", 0), jobj(patch, "outputs"));
-		free(rel);
+			rc = exit_worst(rc, fetch_one(r, rec, id, name, name, jnum(f, "size", 0), jobj(patch, "outputs")));
 	}
 	if (rc)
-		return -1;
+		return rc;
 	const char *to = jstr(patch, "status");
 	if (ids)
 		child_patches(rec, patch, kids, ids);

@@ -7,16 +7,17 @@
 #define COSMOS_FINISH_H
 
 #include <cjson/cJSON.h>
+#include "backend.h"
 #include "remote.h"
 
 /*
- * The patch for a run from its host's answer (cosmos-ctl status): STATE
- * of its container or process, and CODE, the exit code its job wrote, or
- * "-" while it has not ended.  NULL: nothing to change.  An ended job is
- * completed or failed by its code; a job gone without one is failed
- * ("lost"), and so is a state this does not know.
+ * The patch for a run from its backend's answer to poll (backend.h).
+ * NULL: nothing to change (queued; running and already so; a record
+ * without a status, which callers report).  An ended job is completed or
+ * failed by its exit code; one that ended without a code, is gone ("lost:
+ * ...") or gave an answer this cannot read is failed with the reason.
  */
-cJSON *finish_judge(const char *state, const char *code, const cJSON *rec);
+cJSON *finish_judge(const struct poll_item *a, const cJSON *rec);
 
 /* A name a host gave for an output file: NAME or DIR/NAME, each part a
  * plain name (no leading dot, no control characters). */
@@ -28,8 +29,9 @@ int finish_safe_name(const char *name);
  * outputs.video, outputs.log; for an enhance run outputs.enhanced_prompt,
  * or status failed with a reason.  For a packed batch parent, video_<i>/
  * goes to child i's directory and kids (an array) receives one patch per
- * child in batch order.  0, or -1 when a download failed (said on
- * stderr): then nothing is to be recorded, and a later sync tries again.
+ * child in batch order.  0, or an exit code class when a download failed
+ * (said on stderr): then nothing is to be recorded, and a later sync
+ * tries again.
  */
 int finish_fetch(struct remote *r, const cJSON *rec, const cJSON *files, cJSON *patch, cJSON *kids);
 

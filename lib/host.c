@@ -27,7 +27,7 @@ static const struct field {
 	S("known_hosts", known_hosts), B("accept_new", accept_new), S("workdir", workdir),
 	S("image", image), B("sudo", sudo), S("docker_options", docker_options),
 	S("hf_cache", hf_cache), I("connect_timeout", connect_timeout),
-	I("io_timeout", io_timeout), {"default", F_BOOL, (size_t)-1},
+	I("io_timeout", io_timeout), S("backend", backend), {"default", F_BOOL, (size_t)-1},
 #undef S
 #undef I
 #undef B
@@ -299,7 +299,7 @@ static void read_ssh_config(const char *alias, struct host *h, int *port_set, in
 	fclose(fp);
 }
 
-static void env_overrides(struct host *h, int *port_set, int *accept_set, char *err, size_t errlen, int *bad)
+static void env_overrides(struct host *h, int *bad, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < NFIELDS; i++) {
 		if (fields[i].off == (size_t)-1)
@@ -317,8 +317,6 @@ static void env_overrides(struct host *h, int *port_set, int *accept_set, char *
 			snprintf(err, errlen, "%s: '%s' %s", var, shown(v), why);
 			*bad = 1;
 		}
-		*port_set |= !strcmp(fields[i].key, "port");
-		*accept_set |= !strcmp(fields[i].key, "accept_new");
 	}
 }
 
@@ -334,10 +332,18 @@ int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
 	int r = read_hosts(name, h, err, errlen);
 	if (r != 0)
 		return r;
-	int port_set = h->port != 0, accept_set = h->accept_new != 0, bad = 0;
-	env_overrides(h, &port_set, &accept_set, err, errlen, &bad);
-	if (bad)
-		goto fail;
+	int bad = 0;
+	env_overrides(h, &bad, err, errlen);
+	if (bad) {
+		host_free(h);
+		return -1;
+	}
+	return 0;
+}
+
+int host_ssh_complete(struct host *h, char *err, size_t errlen)
+{
+	int port_set = h->port != 0, accept_set = h->accept_new != 0;
 	if (!h->address)
 		h->address = xstrdup(h->name);
 	char *alias = xstrdup(h->address);
@@ -358,8 +364,14 @@ int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
 		free(h->known_hosts), h->known_hosts = p;
 	if (!h->workdir) {
 		snprintf(err, errlen, "host '%s': no workdir (the host's cosmos-transfer1 checkout)", shown(h->name));
-		goto fail;
+		return -1;
 	}
+	host_defaults(h);
+	return 0;
+}
+
+void host_defaults(struct host *h)
+{
 	if (!h->image)
 		h->image = xstrdup("nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
 	if (!h->docker_options)
@@ -370,10 +382,6 @@ int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
 		h->connect_timeout = 10;
 	if (!h->io_timeout)
 		h->io_timeout = 60;
-	return 0;
-fail:
-	host_free(h);
-	return -1;
 }
 
 void host_free(struct host *h)

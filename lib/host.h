@@ -34,14 +34,25 @@ struct host {
 	char *hf_cache;      /* Hugging Face cache on the host, or NULL */
 	int connect_timeout; /* seconds */
 	int io_timeout;      /* seconds */
+	char *backend;       /* its kind (backend.h): docker, the default, or local */
 };
 
 /*
  * Fill h for the host called name (NULL: $COSMOS_HOST, else the only or
- * the "default = yes" host).  Returns 0, 1 when no host is configured at
- * all (the local backend applies), or -1 with a message in err.
+ * the "default = yes" host) from the hosts file and COSMOS_HOST_<KEY>.
+ * Returns 0, 1 when no host is configured at all or name is "local" (the
+ * local backend applies), or -1 with a message in err.  What the keys
+ * mean, and their defaults, is the backend's (its configure).
  */
 int host_lookup(const char *name, struct host *h, char *err, size_t errlen);
+
+/* An SSH host's keys completed from ~/.ssh/config and defaults; -1 with
+ * a message in err when one is missing. */
+int host_ssh_complete(struct host *h, char *err, size_t errlen);
+
+/* The defaults of the keys every shell backend reads (image, docker
+ * options, the Hugging Face cache, timeouts). */
+void host_defaults(struct host *h);
 void host_free(struct host *h);
 
 /* The hosts file's path (caller frees). */

@@ -10,16 +10,17 @@
 #include <string.h>
 #include <unistd.h>
 
-void items_init(struct items *it, int argc, char **argv)
+int items_init(struct items *it, int argc, char **argv)
 {
 	memset(it, 0, sizeof *it);
 	it->argc = argc;
 	it->argv = argv;
 	if (argc == 0) {
 		if (isatty(STDIN_FILENO))
-			errx_(EX_USAGE_, "no operands, and standard input is a terminal");
+			return -1;
 		it->reading = 1;
 	}
+	return 0;
 }
 
 static char *trim(char *s)
@@ -60,8 +61,12 @@ static char *read_line(struct items *it, size_t *n)
 		ssize_t r = read(STDIN_FILENO, it->buf + it->len, it->cap - it->len - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			err_(EX_STORE, "stdin");
+		if (r < 0) {
+			/* Reported once; what was read is still served. */
+			warn_("stdin");
+			it->errors++;
+			r = 0;
+		}
 		if (r == 0)
 			it->eof = 1;
 		it->len += (size_t)r;

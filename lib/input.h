@@ -24,8 +24,9 @@ struct items {
 	int errors;    /* items this reader rejected itself */
 };
 
-/* With argc == 0, read standard input (refusing a terminal: usage error). */
-void items_init(struct items *it, int argc, char **argv);
+/* With argc == 0, read standard input; -1 when that is a terminal (the
+ * caller's usage error). */
+int items_init(struct items *it, int argc, char **argv);
 /* The next item, trimmed, or NULL at the end.  it->where names it. */
 const char *items_next(struct items *it);
 void items_free(struct items *it);

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOB_ALREADY_S "99" /* JOB_ALREADY, for the command's text */
-_Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 
 static const char *const path_keys[] = {"input_video_path", "input_control", "video_path", "visual_input", NULL};
 static const char *const transfer_args[] = {
@@ -65,27 +63,6 @@ static int is_path_key(const char *k)
 	return 0;
 }
 
-/*
- * The host path for an upscale source that is an earlier run's output on
- * this same host: nothing to upload.  NULL when it is not.
- */
-static char *same_host_output(struct remote *r, const cJSON *req, const char *local)
-{
-	const char *src = jstr(cJSON_GetObjectItemCaseSensitive(req, "execution_config"), "source_run_id");
-	cJSON *s = src ? store_load(src) : NULL;
-	char *rel = NULL;
-	if (s && jstr(s, "host") && !strcmp(jstr(s, "host"), r->host.name) &&
-	    jstr(jobj(s, "outputs"), "video") && !strcmp(jstr(jobj(s, "outputs"), "video"), local)) {
-		char *cand = xasprintf("outputs/run_%s/output.mp4", src);
-		if (remote_exists(r, cand))
-			rel = cand;
-		else
-			free(cand);
-	}
-	cJSON_Delete(s);
-	return rel;
-}
-
 int job_stage(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
 {
 	for (cJSON *m = node->child; m; m = m->next) {
@@ -109,7 +86,8 @@ int job_stage(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
 			cJSON_AddItemToArray(uploads, u);
 			continue;
 		}
-		if (!(rel = same_host_output(r, req, m->valuestring)) && !(rel = remote_stage(r, m->valuestring)))
+		const char *src = jstr(jget(req, "execution_config"), "source_run_id");
+		if (!(rel = r->ops->stage(r, m->valuestring, src)))
 			return -1;
 		cJSON_SetValuestring(m, rel);
 		free(rel);
@@ -196,57 +174,4 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec)
 	return b.s;
 }
 
-
-/*
- * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
- * stdin with shell builtins, then become docker.  No other process is
- * spawned on the host, so a start costs what a bare "docker run" does.
- */
-char *job_start_command(const struct remote *r, const char *id, const char *container)
-{
-	const struct host *h = &r->host;
-	struct sbuf b = {0};
-	/* A job file on the host means this run was started once already. */
-	sb_puts(&b, "[ ! -e runs/");
-	sb_quote(&b, id);
-	sb_puts(&b, ".sh ] || { echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
-	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
-	sb_quote(&b, id);
-	if (!strcmp(r->runtime, "process")) {
-		/* This machine: a detached session of its own, its pid kept
-		 * where cosmos-ctl looks for it. */
-		sb_puts(&b, ".sh; } || exit 1; COSMOS_ENGINE=");
-		sb_quote(&b, r->engine);
-		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
-		sb_quote(&b, id);
-		sb_puts(&b, " </dev/null >/dev/null 2>&1 & echo $! >runs/");
-		sb_quote(&b, id);
-		sb_puts(&b, ".pid && echo $!");
-		return b.s;
-	}
-	sb_puts(&b, ".sh; } && exec ");
-	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
-	sb_puts(&b, " run -d --rm --name ");
-	sb_quote(&b, container);
-	/* docker_options is split on blanks: each word is passed on quoted. */
-	char *opts = xstrdup(h->docker_options), *save = NULL;
-	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-		sb_puts(&b, " ");
-		sb_quote(&b, t);
-	}
-	free(opts);
-	if (r->local && r->engine) {
-		char *e = xasprintf("COSMOS_ENGINE=%s", r->engine);
-		sb_puts(&b, " -e ");
-		sb_quote(&b, e);
-		free(e);
-	}
-	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
-	sb_quote_home(&b, h->hf_cache);
-	sb_puts(&b, ":/root/.cache/huggingface ");
-	sb_quote(&b, h->image);
-	sb_puts(&b, " sh bashscripts/cosmos-job ");
-	sb_quote(&b, id);
-	return b.s;
-}
 

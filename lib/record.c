@@ -77,6 +77,12 @@ double jnum(const cJSON *obj, const char *key, double fallback)
 	return cJSON_IsNumber(v) ? v->valuedouble : fallback;
 }
 
+const cJSON *jget(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
 cJSON *jobj(cJSON *obj, const char *key)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);

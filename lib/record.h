@@ -31,6 +31,8 @@ int record_patch(cJSON *rec, void *patch);
 /* Typed lookups that return NULL / fallback when absent or of another type. */
 const char *jstr(const cJSON *obj, const char *key);
 double jnum(const cJSON *obj, const char *key, double fallback);
+/* The object member key, or NULL when absent or not an object. */
+const cJSON *jget(const cJSON *obj, const char *key);
 /* The object member key, added empty when absent or not an object. */
 cJSON *jobj(cJSON *obj, const char *key);
 /* Replace (or add) a member. */

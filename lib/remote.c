@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "remote.h"
 #include "local.h"
-#include "store.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -51,8 +50,12 @@ int sha256_file(const char *path, char hex[65])
 	if (fd < 0)
 		return -1;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		errx_(EX_STORE, "libcrypto: cannot start sha256");
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
 	char *buf = xmalloc(1 << 20);
 	ssize_t n;
 	while ((n = read(fd, buf, 1 << 20)) > 0 || (n < 0 && errno == EINTR))
@@ -101,21 +104,28 @@ static int hash_cached(const char *path, const struct stat *st, char hex[65])
 	return 0;
 }
 
-/* The scripts' version: sha256 over each script's name and content. */
-static char *scripts_version(struct sbuf *names)
+/* The scripts' version: sha256 over each script's name and content; NULL
+ * with r->err when share/cosmos/remote cannot be read. */
+static char *scripts_version(struct remote *r, struct sbuf *names)
 {
-	char *dir = xasprintf("%s/remote", share_dir());
+	char *dir = xasprintf("%s/remote", share_dir()), *v = NULL;
 	struct dirent **ents;
 	int n = scandir(dir, &ents, NULL, alphasort);
-	if (n < 0)
-		err_(EX_STORE, "%s", dir);
+	if (n < 0) {
+		snprintf(r->err, sizeof r->err, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	int bad = 0;
 	for (int i = 0; i < n; i++) {
-		if (ents[i]->d_name[0] != '.') {
+		if (ents[i]->d_name[0] != '.' && !bad) {
 			char *p = xasprintf("%s/%s", dir, ents[i]->d_name), hex[65];
-			if (sha256_file(p, hex) < 0)
-				err_(EX_STORE, "%s", p);
+			if (sha256_file(p, hex) < 0) {
+				snprintf(r->err, sizeof r->err, "%s: %s", p, strerror(errno));
+				bad = 1;
+			}
 			EVP_DigestUpdate(ctx, ents[i]->d_name, strlen(ents[i]->d_name) + 1);
 			EVP_DigestUpdate(ctx, hex, 64);
 			sb_puts(names, ents[i]->d_name);
@@ -130,23 +140,32 @@ static char *scripts_version(struct sbuf *names)
 	unsigned len;
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
-	char *v = xmalloc(65);
+	if (bad)
+		return NULL;
+	v = xmalloc(65);
 	for (int i = 0; i < 32; i++)
 		snprintf(v + 2 * i, 3, "%02x", md[i]);
 	return v;
 }
 
+/* A local file's content; NULL with errno. */
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
-		err_(EX_STORE, "%s", path);
+		return NULL;
 	struct sbuf b = {0};
 	char buf[8192];
 	size_t n;
 	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
 		sb_add(&b, buf, n);
+	int bad = ferror(f);
 	fclose(f);
+	if (bad) {
+		sb_free(&b);
+		errno = EIO;
+		return NULL;
+	}
 	*len = b.len;
 	return b.s ? b.s : xstrdup("");
 }
@@ -223,21 +242,26 @@ static int t_get_file(struct remote *r, const char *path, const char *local, uin
 struct rjob {
 	struct ssh_job *ssh;
 	int status;
+	char *in;
+	struct sbuf out, err;
 };
 
-struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
-    struct sbuf *out, struct sbuf *errout)
+struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen)
 {
 	struct sbuf cmd = {0};
 	sb_printf(&cmd, "%s%s", r->cd.s, tail);
 	struct rjob *j = xmalloc(sizeof *j);
-	*j = (struct rjob){NULL, -1};
-	if (r->ssh && !(j->ssh = ssh_start(r->ssh, cmd.s, in, inlen, out, errout))) {
+	*j = (struct rjob){NULL, -1, NULL, {0}, {0}};
+	if (in && inlen) {
+		j->in = xmalloc(inlen);
+		memcpy(j->in, in, inlen);
+	}
+	if (r->ssh && !(j->ssh = ssh_start(r->ssh, cmd.s, j->in, inlen, &j->out, &j->err))) {
 		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
-		free(j);
+		remote_job_free(j);
 		j = NULL;
 	} else if (!r->ssh)
-		j->status = t_exec(r, cmd.s, in, inlen, out, errout);
+		j->status = t_exec(r, cmd.s, j->in, inlen, &j->out, &j->err);
 	sb_free(&cmd);
 	return j;
 }
@@ -245,7 +269,7 @@ struct rjob *remote_start(struct remote *r, const char *tail, const char *in, si
 int remote_step(struct remote *r, struct rjob *j)
 {
 	if (!j->ssh)
-		return SSH_DONE;
+		return STEP_DONE;
 	int st = ssh_step(r->ssh, j->ssh);
 	if (st == SSH_DONE)
 		j->status = ssh_job_status(j->ssh);
@@ -268,18 +292,53 @@ int remote_job_status(const struct rjob *j)
 	return j->status;
 }
 
+struct sbuf *remote_job_out(struct rjob *j)
+{
+	return &j->out;
+}
+
+struct sbuf *remote_job_err(struct rjob *j)
+{
+	return &j->err;
+}
+
 void remote_job_free(struct rjob *j)
 {
-	if (j)
-		ssh_job_free(j->ssh);
+	if (!j)
+		return;
+	ssh_job_free(j->ssh);
+	free(j->in);
+	sb_free(&j->out);
+	sb_free(&j->err);
 	free(j);
 }
 
-/* Make the work dir's layout and bring our scripts up to date. */
-static int install_scripts(struct remote *r)
+int remote_run(struct remote *r, const char *tail, const char *in, size_t inlen,
+    struct sbuf *out, struct sbuf *errout)
+{
+	struct sbuf cmd = {0};
+	sb_printf(&cmd, "%s%s", r->cd.s, tail);
+	int st = t_exec(r, cmd.s, in, inlen, out, errout);
+	if (st < 0)
+		snprintf(r->err, sizeof r->err, "%s", t_error(r));
+	sb_free(&cmd);
+	return st;
+}
+
+int remote_connect(struct remote *r)
+{
+	r->ssh = ssh_open(&r->host, r->err, sizeof r->err, &r->code);
+	return r->ssh ? 0 : r->code ? r->code : EX_UNAVAIL;
+}
+
+int remote_install(struct remote *r)
 {
 	struct sbuf cmd = {0}, out = {0}, names = {0};
-	char *version = scripts_version(&names);
+	char *version = scripts_version(r, &names);
+	if (!version) {
+		sb_free(&names);
+		return -1;
+	}
 	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; mkdir -p ",
 	    r->cd.s);
 	sb_quote_home(&cmd, r->host.hf_cache);
@@ -299,16 +358,18 @@ static int install_scripts(struct remote *r)
 	for (const char *n = names.s; n && n < names.s + names.len; n += strlen(n) + 1) {
 		char *local = xasprintf("%s/remote/%s", share_dir(), n);
 		char *dest = xasprintf("%s/bashscripts/%s", r->sftp_dir, n);
-		size_t len;
+		size_t len = 0;
 		char *data = slurp(local, &len);
-		int bad = t_put_data(r, data, len, dest);
+		int bad = !data ? -2 : t_put_data(r, data, len, dest);
+		if (bad == -2)
+			snprintf(r->err, sizeof r->err, "%s: %s", local, strerror(errno));
+		else if (bad)
+			snprintf(r->err, sizeof r->err, "%s", t_error(r));
 		free(data);
 		free(local);
 		free(dest);
-		if (bad) {
-			snprintf(r->err, sizeof r->err, "%s", t_error(r));
+		if (bad)
 			goto out;
-		}
 		sb_puts(&cmd, " bashscripts/");
 		sb_quote(&cmd, n);
 	}
@@ -328,47 +389,6 @@ out:
 	return rc;
 }
 
-/*
- * This machine as a host: the work dir is $COSMOS_DIR/local (for the real
- * model, COSMOS_LOCAL_WORKDIR: a cosmos-transfer1 checkout); the runtime
- * is docker where docker runs and sees a GPU, else detached processes
- * running the reference engine (COSMOS_LOCAL_RUNTIME, COSMOS_LOCAL_ENGINE
- * override both).
- */
-static int local_host(struct remote *r)
-{
-	r->local = 1;
-	r->host.name = xstrdup("local");
-	if (store_open(1) < 0) {
-		snprintf(r->err, sizeof r->err, "%s: %s", store_root(), strerror(errno));
-		return -1;
-	}
-	const char *wd = getenv("COSMOS_LOCAL_WORKDIR");
-	r->host.workdir = wd && *wd ? xstrdup(wd) : xasprintf("%s/local", store_root());
-	if (mkdir(r->host.workdir, 0755) < 0 && errno != EEXIST) {
-		snprintf(r->err, sizeof r->err, "%s: %s", r->host.workdir, strerror(errno));
-		return -1;
-	}
-	const char *e = getenv("COSMOS_LOCAL_RUNTIME");
-	if (e && *e && strcmp(e, "docker") && strcmp(e, "process")) {
-		snprintf(r->err, sizeof r->err, "COSMOS_LOCAL_RUNTIME: '%s' is not docker or process", shown(e));
-		return -1;
-	}
-	if (!e || !*e)
-		e = local_exec("docker info >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1", NULL, 0, NULL, NULL) == 0
-		    ? "docker" : "process";
-	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
-	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
-	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
-	const char *img = getenv("COSMOS_LOCAL_IMAGE");
-	r->host.image = xstrdup(img && *img ? img : "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
-	r->host.docker_options = xstrdup("--gpus all --ipc=host --shm-size=8g");
-	r->host.hf_cache = xstrdup("~/.cache/huggingface");
-	r->host.user = xstrdup("");
-	r->host.address = xstrdup("localhost");
-	return 0;
-}
-
 struct remote *remote_get(const char *name, char *err, size_t errlen)
 {
 	*err = '\0';
@@ -376,16 +396,20 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 	for (int i = 0; i < ncache; i++)
 		if (!strcmp(cache[i].name, key))
 			return cache[i].r;
-	struct remote *r = calloc(1, sizeof *r);
-	if (!r)
-		err_(EX_STORE, "calloc");
-	int found = host_lookup(name, &r->host, err, errlen);
-	if (found < 0) {
-		free(r);
+	if (ncache == MAX_REMOTES) {
+		snprintf(err, errlen, "more than %d hosts in one run", MAX_REMOTES);
 		return NULL;
 	}
-	if (found == 1 && local_host(r) < 0) {
-		snprintf(err, errlen, "%s", r->err);
+	struct remote *r = xmalloc(sizeof *r);
+	memset(r, 0, sizeof *r);
+	int found = host_lookup(name, &r->host, err, errlen);
+	if (found == 1) /* no host configured, or "local": this machine */
+		r->host.name = xstrdup("local"), r->host.backend = xstrdup("local");
+	if (found >= 0 && !(r->ops = backend_find(r->host.backend)))
+		snprintf(err, errlen, "host '%s': backend '%s' is not one of %s", shown(r->host.name),
+		    shown(r->host.backend), backend_names());
+	if (found < 0 || !r->ops || r->ops->configure(&r->host, err, errlen) < 0) {
+		host_free(&r->host);
 		free(r);
 		return NULL;
 	}
@@ -394,16 +418,11 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 	sb_puts(&r->cd, "cd ");
 	sb_quote_home(&r->cd, wd);
 	sb_puts(&r->cd, " && ");
-	if (!r->local) {
-		r->runtime = r->host.sudo ? "sudo-docker" : "docker";
-		r->ssh = ssh_open(&r->host, r->err, sizeof r->err, &r->code);
-	}
-	if ((!r->local && !r->ssh) || install_scripts(r) < 0) {
+	int rc = r->ops->open(r);
+	if (rc) {
 		r->failed = 1;
-		r->code = EX_UNAVAIL;
+		r->code = rc;
 	}
-	if (ncache == MAX_REMOTES)
-		errx_(EX_USAGE_, "more than %d hosts in one run", MAX_REMOTES);
 	cache[ncache].name = xstrdup(key);
 	cache[ncache++].r = r;
 	return r;
@@ -413,6 +432,8 @@ void remote_close_all(void)
 {
 	for (int i = 0; i < ncache; i++) {
 		struct remote *r = cache[i].r;
+		if (r->ops->close)
+			r->ops->close(r);
 		ssh_close(r->ssh);
 		host_free(&r->host);
 		free(r->engine);
@@ -430,39 +451,6 @@ void remote_close_all(void)
 		free(hashed);
 		hashed = n;
 	}
-}
-
-int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
-    struct sbuf *out, struct sbuf *errout)
-{
-	char *tail = xasprintf("exec sh bashscripts/cosmos-ctl %s", words);
-	struct rjob *j = remote_start(r, tail, in, inlen, out, errout);
-	free(tail);
-	if (!j)
-		return -1;
-	int st = j->ssh ? ssh_finish(r->ssh, j->ssh) : j->status;
-	j->ssh = NULL;
-	remote_job_free(j);
-	if (st < 0)
-		snprintf(r->err, sizeof r->err, "%s", t_error(r));
-	return st;
-}
-
-int remote_one(struct remote *r, const char *verb, const char *runtime, const char *id,
-    const char *container, int follow, struct sbuf *out, struct sbuf *errout)
-{
-	struct sbuf words = {0};
-	sb_puts(&words, verb); /* a literal of ours: cancel or log */
-	const char *args[] = {runtime, id, container};
-	for (int i = 0; i < 3; i++) {
-		sb_puts(&words, " ");
-		sb_quote(&words, args[i]);
-	}
-	if (follow)
-		sb_puts(&words, " follow");
-	int st = remote_ctl(r, words.s, NULL, 0, out, errout);
-	sb_free(&words);
-	return st;
 }
 
 /* The extension to keep in the content address: [a-z0-9]{1,8} or "bin". */

@@ -1,27 +1,17 @@
 /*
- * remote.h - a machine that runs jobs, as the programs see it: one
- * connection, our scripts installed in its work dir, inputs stored there
- * by content.
+ * remote.h - an opened host, of any kind of backend (backend.h), and the
+ * transport the shell backends share: shell commands in a work dir and
+ * file copies, over one SSH connection (lib/ssh.c) or on this machine
+ * (lib/local.c), with inputs stored by content.
  *
- * The backend seam.  What differs between backends is five operations:
- * start a run detached (cosmos-submit), learn the state of all runs of a
- * machine in one round trip, cancel, print or follow a log (cosmos-ctl,
- * driven by cosmos-sync), and fetch a finished run's outputs.  The docker
- * backend (SSH to a host, docker run), the local backend (this machine: a
- * detached process, or a local container) and a slurm backend (SSH to a
- * login node, sbatch) share one shape -- a shell command in a work dir
- * holding our scripts, and file copies -- and differ only in a runtime
- * ("docker", "sudo-docker", "process"; "slurm") that the start command and
- * cosmos-ctl understand.  The transport under them is SSH (lib/ssh.c) or
- * local (lib/local.c).  An http backend speaks another protocol and will
- * implement the five operations itself.
- *
- * Host layout (under the work dir, which containers see as /workspace):
- *	bashscripts/       our scripts (share/cosmos/remote), replaced only
- *	                   when their content hash (.version) differs
- *	cas/<sha256>.<ext> inputs, uploaded once
- *	runs/<id>.sh       a run's job: model, spec and arguments, quoted
- *	outputs/run_<id>/  run.log, spec_used.json and the model's outputs
+ * Host layout for the shell backends (under the work dir, which
+ * containers see as /workspace):
+ *	bashscripts/        our scripts (share/cosmos/remote), replaced only
+ *	                    when their content hash (.version) differs
+ *	cas/<sha256>.<ext>  inputs, uploaded once
+ *	runs/<id>.sh        a run's job: model, spec and arguments, quoted
+ *	runs/<id>.cancelled when it was cancelled
+ *	outputs/run_<id>/   run.log, spec_used.json and the model's outputs
  *
  * Invariant: every command sent is "cd WORKDIR && " and text of ours in
  * which every word that is not a literal is quoted with sb_quote().
@@ -30,62 +20,67 @@
 #define COSMOS_REMOTE_H
 
 #include <stdint.h>
+#include "backend.h"
 #include "host.h"
 #include "shell.h"
 #include "ssh.h"
 
 struct remote {
 	struct host host;
+	const struct backend *ops; /* its kind */
+	int failed;         /* opening failed: err holds why, code its class */
+	int code;
+	char err[512];
+	uint64_t sent;      /* bytes uploaded */
+	/* The shell backends' (backend_shell.c): */
 	struct ssh *ssh;    /* NULL: the local transport */
-	int local;
-	const char *runtime;/* "docker", "sudo-docker" or "process" */
-	char *engine;       /* process runtime: COSMOS_ENGINE for cosmos-job */
+	const char *runtime;/* how jobs run there */
+	char *engine;       /* local: COSMOS_ENGINE for cosmos-job */
 	char *sftp_dir;     /* the work dir as SFTP sees it */
 	struct sbuf cd;     /* "cd 'WORKDIR' && " */
-	uint64_t sent;      /* bytes uploaded */
 	char **staged;      /* cas/ paths known to be on the host */
 	size_t nstaged;
-	int failed;         /* connecting failed: err holds why */
-	int code;           /* its exit code class */
-	char err[512];
 };
 
 /* Where share/cosmos is: $COSMOS_SHARE, else ../share/cosmos beside the program. */
 const char *share_dir(void);
 
 /*
- * The remote for a host name (NULL: the default host; "local" or no host
- * configured: this machine), connected and with our scripts installed;
- * cached, so each host is connected to once per process.  NULL with err
- * set for a bad hosts file.  A remote that could not be reached has
- * failed set and err filled.
+ * The host called name (NULL: the default host; "local", or no host
+ * configured: this machine), configured and opened by its backend;
+ * cached, so each host is opened once per process.  NULL with err set
+ * for a bad hosts file.  A host that could not be opened has failed set,
+ * err filled and code its exit code class.
  */
 struct remote *remote_get(const char *name, char *err, size_t errlen);
 void remote_close_all(void);
 
-/* Run cosmos-ctl with words (already quoted) and in as its stdin. */
-int remote_ctl(struct remote *r, const char *words, const char *in, size_t inlen,
+/* --- the transport ------------------------------------------------------ */
+
+/* Open the SSH connection for r->host; 0 or an exit code class (r->err). */
+int remote_connect(struct remote *r);
+
+/* The work dir's layout and our scripts, brought up to date; 0 or -1 (r->err). */
+int remote_install(struct remote *r);
+
+/* Run "cd WORKDIR && TAIL" to its end with in as its stdin (out NULL:
+ * to our stdout); its exit status, or -1 (r->err): a transport error. */
+int remote_run(struct remote *r, const char *tail, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout);
 
 /*
- * One run's cancel or log: "cosmos-ctl VERB RUNTIME ID CONTAINER
- * [follow]" with VERB "cancel" or "log" and the rest quoted here.
+ * Start "cd WORKDIR && TAIL" and leave it in flight (the local transport
+ * runs it to its end at once); the job keeps a copy of in and collects
+ * its output.  remote_step moves it (STEP_DONE, STEP_MOVED, STEP_BLOCKED,
+ * or -1: a transport error), remote_wait blocks until the transport can
+ * move.  NULL with r->err.
  */
-int remote_one(struct remote *r, const char *verb, const char *runtime, const char *id,
-    const char *container, int follow, struct sbuf *out, struct sbuf *errout);
-
-/*
- * Start "cd WORKDIR && TAIL" and leave it in flight (see ssh_start; the
- * local transport runs it to its end at once).  remote_step moves it,
- * remote_wait blocks until the transport can move, remote_job_status
- * gives its exit status once done (-1: transport error).
- */
-struct rjob;
-struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen,
-    struct sbuf *out, struct sbuf *errout);
+struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen);
 int remote_step(struct remote *r, struct rjob *j);
 int remote_wait(struct remote *r);
-int remote_job_status(const struct rjob *j);
+int remote_job_status(const struct rjob *j);   /* once done; -1: transport error */
+struct sbuf *remote_job_out(struct rjob *j);
+struct sbuf *remote_job_err(struct rjob *j);
 void remote_job_free(struct rjob *j);
 
 /*

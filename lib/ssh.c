@@ -278,11 +278,14 @@ static void prefer_host_keys(LIBSSH2_SESSION *s)
 struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 {
 	static int inited;
-	if (!inited++ && libssh2_init(0) != 0)
-		errx_(EX_STORE, "libssh2_init failed");
-	struct ssh *c = calloc(1, sizeof *c);
-	if (!c)
-		err_(EX_STORE, "calloc");
+	if (!inited && libssh2_init(0) != 0) {
+		snprintf(err, errlen, "libssh2: cannot initialise");
+		*code = EX_STORE;
+		return NULL;
+	}
+	inited = 1;
+	struct ssh *c = xmalloc(sizeof *c);
+	memset(c, 0, sizeof *c);
 	snprintf(c->label, sizeof c->label, "%s@%s:%d", h->user, h->address, h->port);
 	c->timeout_ms = h->io_timeout * 1000;
 	c->sock = dial(c, h);
@@ -290,8 +293,10 @@ struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 	if (c->sock < 0)
 		goto bad;
 	c->s = libssh2_session_init();
-	if (!c->s)
-		errx_(EX_STORE, "libssh2_session_init failed");
+	if (!c->s) {
+		fail(c, "libssh2: cannot start a session");
+		goto bad;
+	}
 	libssh2_session_set_blocking(c->s, 1);
 	libssh2_session_set_timeout(c->s, c->timeout_ms);
 	prefer_host_keys(c->s);
@@ -370,9 +375,7 @@ struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t
 		libssh2_channel_free(ch);
 		return NULL;
 	}
-	struct ssh_job *j = calloc(1, sizeof *j);
-	if (!j)
-		err_(EX_STORE, "calloc");
+	struct ssh_job *j = xmalloc(sizeof *j);
 	*j = (struct ssh_job){.ch = ch, .in = in, .inlen = in ? inlen : 0, .out = out, .err = errout, .status = -1};
 	return j;
 }

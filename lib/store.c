@@ -312,14 +312,16 @@ int store_create(const cJSON *rec)
 	return fsync(dfd);
 }
 
-static int lock_record(int dfd, const char *id)
+/* flock(2) the sidecar .ID.SUFFIX; the open fd, or -1 with errno
+ * (EWOULDBLOCK: held by another, with how LOCK_NB). */
+static int lock_sidecar(int dfd, const char *id, const char *suffix, int how)
 {
-	char name[ID_LEN + 8];
-	snprintf(name, sizeof name, ".%s.lock", id);
+	char name[ID_LEN + 16];
+	snprintf(name, sizeof name, ".%s.%s", id, suffix);
 	int fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode);
 	if (fd < 0)
 		return -1;
-	while (flock(fd, LOCK_EX) < 0) {
+	while (flock(fd, how) < 0) {
 		if (errno != EINTR) {
 			int e = errno;
 			close(fd);
@@ -335,7 +337,7 @@ int store_update(const char *id, store_fn fn, void *arg, cJSON **out)
 	int dfd = kind_fd(id, 1);
 	if (dfd < 0)
 		return -1;
-	int lfd = lock_record(dfd, id);
+	int lfd = lock_sidecar(dfd, id, "lock", LOCK_EX);
 	if (lfd < 0)
 		return -1;
 	int verdict = -1, e = 0;
@@ -428,4 +430,16 @@ int store_scan(enum id_kind kind, store_scan_fn fn, void *arg)
 	}
 	closedir(d);
 	return 0;
+}
+
+int store_claim(const char *id)
+{
+	int dfd = kind_fd(id, 1);
+	return dfd < 0 ? -1 : lock_sidecar(dfd, id, "claim", LOCK_EX | LOCK_NB);
+}
+
+void store_unclaim(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

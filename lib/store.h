@@ -7,6 +7,7 @@
  *	runs/rs_<32 hex>.json      a run record, one JSON line
  *	runs/rs_<32 hex>/          that run's files (spec, log, outputs)
  *	runs/.rs_<32 hex>.lock     its lock; never renamed, never removed
+ *	runs/.rs_<32 hex>.claim    held by the one process starting it
  *	prompts/ps_<32 hex>.json   a prompt record (locked the same way)
  *
  * Invariants:
@@ -61,6 +62,14 @@ int store_create(const cJSON *rec);
 enum { STORE_WRITE = 0, STORE_KEEP = 1, STORE_ABORT = 2 };
 typedef int (*store_fn)(cJSON *rec, void *arg);
 int store_update(const char *id, store_fn fn, void *arg, cJSON **out);
+
+/*
+ * Claim run id for this process: flock(2) on its sidecar .ID.claim, held
+ * until store_unclaim or exit (so a killed process leaves no claim).  The
+ * fd, or -1 with errno (EWOULDBLOCK: another process holds it).
+ */
+int store_claim(const char *id);
+void store_unclaim(int fd);
 
 /* Path of a run's own directory (created when create is set); caller frees. */
 char *store_run_dir(const char *id, int create);

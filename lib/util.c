@@ -11,6 +11,20 @@
 #include <string.h>
 #include <time.h>
 
+static int severity(int code)
+{
+	static const int order[] = {EX_OK, EX_SOME, EX_TEMP, EX_UNAVAIL, EX_STORE, EX_USAGE_};
+	for (int i = 0; i < 6; i++)
+		if (order[i] == code)
+			return i;
+	return 6; /* anything else (a signal's, 127) stands */
+}
+
+int exit_worst(int a, int b)
+{
+	return severity(b) > severity(a) ? b : a;
+}
+
 const char *progname = "cosmos";
 
 static void vwarn_(const char *fmt, va_list ap, int errnum)
@@ -132,7 +146,7 @@ int parse_long(const char *s, long *out)
 
 const char *shown(const char *s)
 {
-	static char bufs[4][100];
+	static char bufs[4][200];
 	static int next;
 	char *out = bufs[next++ % 4];
 	size_t o = 0, cap = sizeof bufs[0];

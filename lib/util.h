@@ -21,6 +21,13 @@ enum {
 	EX_TEMP = 5,        /* a timeout or temporary failure; try again */
 };
 
+/*
+ * The exit code for two outcomes: the more severe, in the order
+ * EX_USAGE_ > EX_STORE > EX_UNAVAIL > EX_TEMP > EX_SOME > EX_OK.  Every
+ * program combines its codes with this one function.
+ */
+int exit_worst(int a, int b);
+
 extern const char *progname;
 
 /* Print "prog: message" (and ": strerror" for the non-x variants) to stderr. */

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "feed.h"
 #include "input.h"
 #include "job.h"
@@ -112,7 +113,8 @@ static void save_request(const char *id, const char *text)
 static void make_batch(struct batch *b)
 {
 	struct items it;
-	items_init(&it, 0, NULL);
+	if (items_init(&it, 0, NULL) < 0)
+		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	cJSON **reqs = NULL;
 	char (*where)[32] = NULL;
 	int n = 0, all_enhance = 1, bad = 0;
@@ -252,7 +254,7 @@ static void load_batch(struct batch *b, const char *id)
 	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
 	/* A packed batch that reached its host, killed before its children
 	 * were told: they are to follow it now. */
-	int started = b->packed && jstr(jobj(parent, "job"), "container");
+	int started = b->packed && job_handle(parent);
 	int i = 0;
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
@@ -369,15 +371,13 @@ static int run_packed(struct batch *b)
 	cJSON *parent = store_load(b->id), *patch = cJSON_CreateObject();
 	const char *st = jstr(parent, "status");
 	if (job.ok) {
-		/* Children share the parent's host and container. */
-		/* (Running already, when its cosmos-batch was killed before this.) */
+		/* Children share the parent's host and job.  (Running
+		 * already, when its cosmos-batch was killed before this.) */
 		jset_str(patch, "status", st && !strcmp(st, "running") ? "running" : "submitted");
 		for (const char *k = "submitted_at\0started_at\0backend\0host\0"; *k; k += strlen(k) + 1)
 			if (jstr(parent, k))
 				jset_str(patch, k, jstr(parent, k));
-		cJSON *j = jobj(patch, "job");
-		jset_str(j, "batch_container", jstr(jobj(parent, "job"), "container"));
-		jset_str(j, "runtime", jstr(jobj(parent, "job"), "runtime"));
+		jset_str(jobj(patch, "job"), "batch_container", job_handle(parent));
 	} else if (st && !strcmp(st, "failed")) {
 		char *why = xasprintf("its packed batch did not start: %s", job.error ? job.error : jstr(parent, "reason"));
 		jset_str(patch, "status", "failed");

@@ -200,7 +200,8 @@ static void print_summary(const struct hits *h, const char *batch)
 static void named(struct hits *h, int argc, char **argv)
 {
 	struct items it;
-	items_init(&it, argc, argv);
+	if (items_init(&it, argc, argv) < 0)
+		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	const char *s;
 	while ((s = items_next(&it))) {
 		char id[ID_LEN + 1];

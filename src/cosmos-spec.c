@@ -137,7 +137,8 @@ static int each_item(int argc, char **argv, int (*fn)(struct items *, const char
 {
 	struct items it;
 	int bad = 0, n = 0;
-	items_init(&it, argc, argv);
+	if (items_init(&it, argc, argv) < 0)
+		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	const char *s;
 	while ((s = items_next(&it))) {
 		n++;

@@ -4,12 +4,14 @@
  *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--dry-run]
  *
  * For each request line: make the run record (pending), stage its inputs
- * on the host by content, start the job detached as container
- * cosmos_{model_type}_{id[:8]}, record the container, mark it submitted
- * and print the record.
+ * on the host by content, start the job detached, record what the
+ * backend calls it (job.handle), mark it submitted and print the record.
  *
  * Invariants:
- *  - One SSH connection per host for the whole input (lib/remote.c).
+ *  - One connection per host for the whole input (lib/remote.c); the
+ *    host's backend (lib/backend.h) stages, starts and names the job.
+ *  - A run made beforehand (a batch's child) is started only by the
+ *    process holding its claim (store_claim), and only while pending.
  *  - A host that cannot be reached, or a bad line, creates no record.  A
  *    run whose start fails after its record exists is marked failed with
  *    the reason; no record is ever removed.
@@ -78,7 +80,6 @@ static int dry_run(struct items *it, const cJSON *req, const char *host)
 		jset_str(out, "model_type", jstr(req, "model_type"));
 		jset_str(out, "host", host ? host : "(default)");
 		jset(out, "uploads", uploads);
-		jset_str(out, "container", "cosmos_<model_type>_<id[:8]>");
 		for (cJSON *m = job->child; m; m = m->next)
 			jset(out, m->string, cJSON_Duplicate(m, 1));
 		record_print(out);
@@ -92,14 +93,12 @@ static int dry_run(struct items *it, const cJSON *req, const char *host)
 struct flight {
 	char where[32];
 	char id[ID_LEN + 1];
-	char container[64];
 	struct remote *r;
-	struct rjob *job;
-	char *job_text;
-	struct sbuf out, err;
+	struct bjob *job;
+	int done;   /* its start has finished; job waits for started() */
 	uint64_t uploaded;
-	int status; /* the start command's exit status, -1: transport error */
 	int rc;     /* the line's result when it never got a job */
+	int claim;  /* the lock that makes the run ours to start, or -1 */
 };
 
 /* Under the lock: a pending run of this model takes its backend and host. */
@@ -127,7 +126,12 @@ static int claim(cJSON *rec, void *arg)
 
 static int claim_run(struct items *it, const char *id, const char *model, struct remote *r, struct flight *f)
 {
-	struct claim c = {model, r->local ? "local" : "docker", r->host.name, ""};
+	struct claim c = {model, r->ops->name, r->host.name, ""};
+	/* Ours alone to start while we hold this; another process is refused. */
+	if ((f->claim = store_claim(id)) < 0) {
+		item_warn(it, "%s: %s", id, errno == EWOULDBLOCK ? "is being started by another process" : strerror(errno));
+		return -1;
+	}
 	int v = store_update(id, claim, &c, NULL);
 	if (v == STORE_WRITE) {
 		snprintf(f->id, sizeof f->id, "%s", id);
@@ -144,6 +148,7 @@ static int claim_run(struct items *it, const char *id, const char *model, struct
 static void launch(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
 {
 	memset(f, 0, sizeof *f);
+	f->claim = -1;
 	snprintf(f->where, sizeof f->where, "%s", it->where);
 	const char *host = jstr(req, "host") ? jstr(req, "host") : o->host;
 	if (o->dry_run) {
@@ -175,7 +180,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 		snprintf(f->id, sizeof f->id, "%s", jstr(rec, "id"));
 		if (jstr(req, "prompt_id"))
 			jset_str(rec, "prompt_id", jstr(req, "prompt_id"));
-		jset_str(rec, "backend", r->local ? "local" : "docker");
+		jset_str(rec, "backend", r->ops->name);
 		jset_str(rec, "host", r->host.name);
 		if (ec)
 			jset(rec, "execution_config", cJSON_Duplicate(ec, 1));
@@ -183,11 +188,6 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 			err_(EX_STORE, "cannot store run %s", f->id);
 		cJSON_Delete(rec);
 	}
-	char id8[9];
-	memcpy(id8, f->id, 8);
-	id8[8] = '\0';
-	snprintf(f->container, sizeof f->container, "cosmos_%s_%s", model, id8);
-
 	/* The local copy of the request's spec, for the curious. */
 	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
 	cJSON *job = job_of(req);
@@ -209,11 +209,8 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	}
 	f->uploaded = r->sent - sent_before;
 	f->r = r;
-	f->job_text = job_script(model, job, ec);
+	f->job = r->ops->start(r, f->id, model, job, ec);
 	cJSON_Delete(job);
-	char *cmd = job_start_command(r, f->id, f->container);
-	f->job = remote_start(r, cmd, f->job_text, strlen(f->job_text), &f->out, &f->err);
-	free(cmd);
 	if (!f->job) {
 		item_warn(it, "%s: %s", f->id, r->err);
 		fail_run(f->id, r->err);
@@ -222,56 +219,41 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 }
 
 /* Record how a started request ended, and print it; the line's result. */
-static int land(struct flight *f, int st)
+static int land(struct flight *f)
 {
 	struct items where = {0};
 	memcpy(where.where, f->where, sizeof where.where);
 	int rc = f->rc;
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
-	if (st == JOB_ALREADY) {
+	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	cJSON *job_o = jobj(patch, "job");
+	int st = f->r->ops->started(f->r, f->job, job_o);
+	f->job = NULL;
+	if (st == STARTED_BEFORE) {
 		/* Started by an earlier, interrupted submit: not again.  Sync
 		 * learns how it is doing from the host. */
-		st = 0;
-		sb_free(&f->out);
-	}
-	if (st != 0) {
-		if (f->err.s)
-			while (f->err.len && (f->err.s[f->err.len - 1] == '\n' || f->err.s[f->err.len - 1] == ' '))
-				f->err.s[--f->err.len] = '\0';
-		char *reason = st < 0 ? xstrdup(f->r->err)
-		                      : xasprintf("container did not start: %s", f->err.len ? shown(f->err.s) : "no message");
-		item_warn(&where, "%s: %s", f->id, reason);
-		fail_run(f->id, reason);
-		free(reason);
-		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
+		cJSON_DeleteItemFromObjectCaseSensitive(patch, "job");
+	} else if (st) {
+		item_warn(&where, "%s: %s", f->id, f->r->err);
+		fail_run(f->id, f->r->err);
+		cJSON_Delete(patch);
+		rc = st;
 		goto out;
-	}
-	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	} else
+		jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
 	char ts[TIMESTAMP_LEN];
 	timestamp_now(ts);
 	jset_str(patch, "status", "submitted");
 	jset_str(patch, "submitted_at", ts);
-	cJSON *job_o = jobj(patch, "job");
-	jset_str(job_o, "container", f->container);
-	jset_str(job_o, "runtime", f->r->runtime);
-	jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
-	if (f->out.s) {
-		f->out.s[strcspn(f->out.s, "\n")] = '\0';
-		if (!strcmp(f->r->runtime, "process"))
-			jset_num(job_o, "pid", atof(f->out.s));
-		else
-			jset_str(job_o, "container_id", f->out.s);
-	}
 	if (store_update(f->id, record_patch, patch, &now) < 0)
 		err_(EX_STORE, "cannot update run %s", f->id);
 	record_print(now);
 	cJSON_Delete(now);
 	cJSON_Delete(patch);
 out:
-	sb_free(&f->out);
-	sb_free(&f->err);
-	free(f->job_text);
+	store_unclaim(f->claim);
+	f->claim = -1;
 	return rc;
 }
 
@@ -288,37 +270,28 @@ static int qhead, qlen;
 static int land_oldest(void)
 {
 	struct flight *f = &queue[qhead];
-	while (f->job) {
+	while (f->job && !f->done) {
 		int blocked = 1;
 		for (int i = 0; i < qlen; i++) {
 			struct flight *g = &queue[(qhead + i) % IN_FLIGHT];
-			if (!g->job)
+			if (!g->job || g->done)
 				continue;
-			int r = remote_step(g->r, g->job);
-			if (r == SSH_DONE || r < 0) {
-				g->status = r < 0 ? -1 : remote_job_status(g->job);
-				remote_job_free(g->job);
-				g->job = NULL;
-			}
-			blocked &= r == SSH_BLOCKED;
+			int r = g->r->ops->step(g->r, g->job);
+			g->done = r == STEP_DONE || r < 0;
+			blocked &= r == STEP_BLOCKED;
 		}
-		if (f->job && blocked && remote_wait(f->r) < 0) {
-			remote_job_free(f->job);
-			f->job = NULL;
-			f->status = -1;
-		}
+		if (!f->done && blocked && f->r->ops->wait(f->r) < 0)
+			f->done = 1; /* started() reports the transport's error */
 	}
-	int rc = land(f, f->status);
+	int rc = land(f);
 	qhead = (qhead + 1) % IN_FLIGHT;
 	qlen--;
 	return rc;
 }
 
-/* Host unavailable outranks a failed line. */
 static void record_worst(int *worst, int rc)
 {
-	if (rc == EX_UNAVAIL || (rc && !*worst))
-		*worst = rc;
+	*worst = exit_worst(*worst, rc);
 }
 
 static void pause_ms(long ms)
@@ -357,7 +330,8 @@ int main(int argc, char **argv)
 		err_(EX_STORE, "%s", store_root());
 
 	struct items it;
-	items_init(&it, 0, NULL);
+	if (items_init(&it, 0, NULL) < 0)
+		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	int worst = 0, n = 0;
 	const char *line;
 	while ((line = items_next(&it))) {
@@ -391,8 +365,8 @@ int main(int argc, char **argv)
 	}
 	while (qlen)
 		record_worst(&worst, land_oldest());
-	if (it.errors && !worst)
-		worst = EX_SOME;
+	if (it.errors)
+		worst = exit_worst(worst, EX_SOME);
 	items_free(&it);
 	remote_close_all();
 	finish_stdout();

@@ -10,9 +10,9 @@
  *  - Status moves only forward, decided under the record's lock, so
  *    several syncs at once (cron, shells) each apply a change at most once
  *    and only the one that applied it prints it.
- *  - A run is completed only with a completion marker whose exit code is 0
- *    and every output file downloaded at its size; a container gone
- *    without a marker is failed ("lost"); an unknown state is failed.
+ *  - A run is completed only when its backend says it ended with exit
+ *    code 0 and every output file is downloaded at its size; ended
+ *    without a code, gone ("lost"), or an answer not understood: failed.
  *  - Remote file names are checked before any local path is built.
  */
 #define _GNU_SOURCE
@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "batch.h"
 #include "finish.h"
 #include "input.h"
@@ -61,8 +62,15 @@ static _Noreturn void usage(void)
 	exit(EX_USAGE_);
 }
 
+/* Add a run; a record without a status is reported by file and left out. */
 static void add_run(struct runs *rs, const char *id, cJSON *rec)
 {
+	if (!jstr(rec, "status")) {
+		warnx_("%s/runs/%s.json: the record has no \"status\"; skipped", store_root(), id);
+		cJSON_Delete(rec);
+		rs->bad++;
+		return;
+	}
 	if (rs->n % 256 == 0)
 		rs->v = xrealloc(rs->v, (rs->n + 256) * sizeof *rs->v);
 	struct run *r = rs->v[rs->n++] = xmalloc(sizeof *r);
@@ -82,8 +90,10 @@ static void add_unfinished(struct runs *rs, const char *id)
 		return;
 	cJSON *rec = store_load(id);
 	if (rec && !status_terminal(jstr(rec, "status"))) {
+		size_t n = rs->n;
 		add_run(rs, id, rec);
-		rs->v[rs->n - 1]->added = 1;
+		if (rs->n > n)
+			rs->v[n]->added = 1;
 	} else
 		cJSON_Delete(rec);
 }
@@ -137,7 +147,8 @@ static void select_runs(struct runs *rs, int argc, char **argv)
 		return;
 	}
 	struct items it;
-	items_init(&it, argc, argv);
+	if (items_init(&it, argc, argv) < 0)
+		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	const char *s;
 	while ((s = items_next(&it))) {
 		char id[ID_LEN + 1];
@@ -251,117 +262,41 @@ static void finish_packed(struct runs *rs, struct run *parent, cJSON *patch, con
 }
 
 /*
- * The runtime to ask about a run: a process stays a process, whatever the
- * local backend would pick today; a container is asked about the way the
- * host is configured now (sudo or not).
+ * One round trip to host's backend learns the state of every unfinished
+ * run of rs there; each answer is judged and applied.  0 or an exit code.
  */
-static const char *runtime_of(const struct run *run, const struct remote *r)
-{
-	const char *rt = jstr(jobj(run->rec, "job"), "runtime");
-	if (rt && !strcmp(rt, "process"))
-		return "process";
-	if (rt && !strcmp(r->runtime, "process"))
-		return "docker"; /* a local container, while detection now says process */
-	return r->runtime;
-}
-
-static int sync_runtime(struct remote *r, const char *host, const char *runtime, struct runs *rs);
-
-/* One round trip per runtime (almost always one) for every unfinished
- * run on host; 0 or an exit code. */
 static int sync_host(const char *host, struct runs *rs)
 {
 	char err[512];
 	struct remote *r = remote_get(host, err, sizeof err);
 	if (!r || r->failed) {
 		warnx_("%s", !r ? err : r->err);
-		return r ? EX_UNAVAIL : EX_SOME;
+		return r ? r->code : EX_SOME;
 	}
-	static const char *const runtimes[] = {"docker", "sudo-docker", "process"};
-	int worst = 0;
-	for (int k = 0; k < 3; k++) {
-		int any = 0;
-		for (size_t i = 0; i < rs->n && !any; i++) {
-			const char *h = jstr(rs->v[i]->rec, "host");
-			any = !rs->v[i]->done && h && !strcmp(h, host) && !strcmp(runtime_of(rs->v[i], r), runtimes[k]);
-		}
-		int rc = any ? sync_runtime(r, host, runtimes[k], rs) : 0;
-		worst = rc > worst ? rc : worst;
-	}
-	return worst;
-}
-
-static int sync_runtime(struct remote *r, const char *host, const char *runtime, struct runs *rs)
-{
-	struct sbuf in = {0}, out = {0}, errout = {0};
+	struct poll_item *v = xmalloc((rs->n + 1) * sizeof *v);
+	struct run **of = xmalloc((rs->n + 1) * sizeof *of);
+	size_t n = 0;
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = rs->v[i];
-		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
-		if (run->done || !h || strcmp(h, host) || !c || strcmp(runtime_of(run, r), runtime))
+		const char *h = jstr(run->rec, "host");
+		if (run->done || !h || strcmp(h, host) || !job_handle(run->rec))
 			continue;
-		sb_add(&in, run->id, ID_LEN);
-		sb_puts(&in, " ");
-		sb_puts(&in, c);
-		sb_puts(&in, "\n");
+		v[n] = (struct poll_item){.rec = run->rec};
+		of[n++] = run;
 	}
-	if (!in.len)
-		return 0;
-	char *words = xasprintf("status %s", runtime);
-	int st = remote_ctl(r, words, in.s, in.len, &out, &errout);
-	free(words);
-	int rc = 0;
-	if (st != 0) {
-		warnx_("%s: status: %s", host, st < 0 ? r->err : errout.s ? shown(errout.s) : "failed");
-		rc = st < 0 ? EX_UNAVAIL : EX_SOME;
-		goto out;
-	}
-	/* "run ID STATE CODE" lines, and "file ID SIZE NAME" lines for finished runs. */
-	struct answer {
-		struct run *run;
-		char state[64], code[16];
-		cJSON *files;
-	} *ans = xmalloc((rs->n + 1) * sizeof *ans);
-	size_t nans = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(out.s ? out.s : (char[]){""}, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char id[ID_LEN + 1] = "", a[64] = "", b[16] = "";
-		int off = 0;
-		if (sscanf(line, "run %35s %63s %15s", id, a, b) == 3) {
-			struct run *run = find_run(rs, id);
-			if (!run || nans == rs->n) {
-				warnx_("%s: answered for a run it was not asked about", host);
-				continue;
-			}
-			ans[nans] = (struct answer){run, "", "", cJSON_CreateArray()};
-			snprintf(ans[nans].state, sizeof ans[nans].state, "%s", a);
-			snprintf(ans[nans].code, sizeof ans[nans].code, "%s", b);
-			nans++;
-		} else if (sscanf(line, "file %35s %63s %n", id, a, &off) == 2 && off > 0) {
-			size_t i;
-			for (i = 0; i < nans && strcmp(ans[i].run->id, id); i++)
-				;
-			if (i == nans)
-				continue;
-			if (!finish_safe_name(line + off)) {
-				warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
-				continue;
-			}
-			cJSON *f = cJSON_CreateObject();
-			jset_str(f, "name", line + off);
-			jset_num(f, "size", atof(a));
-			cJSON_AddItemToArray(ans[i].files, f);
-		}
-	}
-	for (size_t i = 0; i < nans; i++) {
-		struct run *run = ans[i].run;
-		cJSON *patch = finish_judge(ans[i].state, ans[i].code, run->rec);
-		if (patch && !strcmp(ans[i].code, "-"))
+	int rc = n ? r->ops->poll(r, v, n) : 0;
+	if (rc)
+		warnx_("%s: %s", host, r->err);
+	for (size_t i = 0; i < n; i++) {
+		struct run *run = of[i];
+		cJSON *patch = v[i].answered ? finish_judge(&v[i], run->rec) : NULL;
+		if (patch && v[i].state != RUN_ENDED)
 			apply(rs, run, patch);
 		else if (patch) {
 			cJSON *kids = cJSON_CreateArray();
-			if (finish_fetch(r, run->rec, ans[i].files, patch, kids) < 0)
-				rc = EX_TEMP; /* left as it was: the next sync tries again */
+			int frc = finish_fetch(r, run->rec, v[i].files, patch, kids);
+			if (frc)
+				rc = exit_worst(rc, frc); /* left as it was: the next sync tries again */
 			else if (packed_parent(run->rec))
 				finish_packed(rs, run, patch, kids);
 			else
@@ -369,13 +304,10 @@ static int sync_runtime(struct remote *r, const char *host, const char *runtime,
 			cJSON_Delete(kids);
 		}
 		cJSON_Delete(patch);
-		cJSON_Delete(ans[i].files);
+		cJSON_Delete(v[i].files);
 	}
-	free(ans);
-out:
-	sb_free(&in);
-	sb_free(&out);
-	sb_free(&errout);
+	free(v);
+	free(of);
 	return rc;
 }
 
@@ -397,9 +329,7 @@ static int sync_all(struct runs *rs)
 		seen = xrealloc(seen, (nseen + 1) * sizeof *seen);
 		seen[nseen++] = xstrdup(h);
 		/* The copy: syncing replaces the records h points into. */
-		int rc = sync_host(seen[nseen - 1], rs);
-		if (rc > worst)
-			worst = rc;
+		worst = exit_worst(worst, sync_host(seen[nseen - 1], rs));
 	}
 	for (size_t j = 0; j < nseen; j++)
 		free(seen[j]);
@@ -433,7 +363,7 @@ static void follow_parents(struct runs *rs)
 		}
 		if (!batch_is_parent(p->rec) || p->done)
 			continue;
-		if (packed_parent(p->rec) ? jstr(jobj(p->rec, "job"), "container") != NULL
+		if (packed_parent(p->rec) ? job_handle(p->rec) != NULL
 		                          : follow_children(rs, p) || p->done)
 			continue; /* a packed batch follows its container */
 		/* Nothing of it is moving: what is left never reached a host. */
@@ -452,7 +382,7 @@ static int follows_batch(struct runs *rs, struct run *run)
 {
 	const char *of = packed_parent_of(run->rec);
 	struct run *p = of ? find_run(rs, of) : NULL;
-	return of && (jstr(run->rec, "host") || (p && !p->done && jstr(jobj(p->rec, "job"), "container")));
+	return of && (jstr(run->rec, "host") || (p && !p->done && job_handle(p->rec)));
 }
 
 static int cancel(struct runs *rs)
@@ -460,12 +390,12 @@ static int cancel(struct runs *rs)
 	int worst = rs->bad ? EX_SOME : 0;
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = rs->v[i];
-		const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
+		const char *h = jstr(run->rec, "host");
 		if (run->done && run->added)
 			continue; /* a batch's child, gone with it */
 		if (run->done) {
 			warnx_("%s: already %s", run->id, jstr(run->rec, "status"));
-			worst = worst ? worst : EX_SOME;
+			worst = exit_worst(worst, EX_SOME);
 			continue;
 		}
 		if (packed_parent_of(run->rec)) {
@@ -473,19 +403,17 @@ static int cancel(struct runs *rs)
 			if (!run->added) {
 				warnx_("%s: part of packed batch %s, which runs every child in one container; cancel the batch",
 				    run->id, packed_parent_of(run->rec));
-				worst = worst ? worst : EX_SOME;
+				worst = exit_worst(worst, EX_SOME);
 			}
 			continue;
 		}
-		if (h && c) {
+		if (h && job_handle(run->rec)) {
 			char err[512];
 			struct remote *r = remote_get(h, err, sizeof err);
-			struct sbuf out = {0};
-			int st = r && !r->failed ? remote_one(r, "cancel", runtime_of(run, r), run->id, c, 0, &out, NULL) : -1;
-			sb_free(&out);
-			if (st != 0) {
+			int st = !r ? EX_SOME : r->failed ? r->code : r->ops->cancel(r, run->rec);
+			if (st) {
 				warnx_("%s: cannot cancel: %s", run->id, !r ? err : r->err);
-				worst = EX_UNAVAIL;
+				worst = exit_worst(worst, st);
 				continue;
 			}
 		}
@@ -527,19 +455,17 @@ static int show_log(struct run *run, int follow)
 		fclose(f);
 		return 0;
 	}
-	const char *h = jstr(run->rec, "host"), *c = jstr(jobj(run->rec, "job"), "container");
-	if (!h || !c)
+	const char *h = jstr(run->rec, "host");
+	if (!h || !job_handle(run->rec))
 		errx_(EX_SOME, "%s: no log: the run was never started on a host", run->id);
 	char err[512];
 	struct remote *r = remote_get(h, err, sizeof err);
 	if (!r || r->failed)
-		errx_(r ? EX_UNAVAIL : EX_SOME, "%s", r ? r->err : err);
-	struct sbuf errout = {0};
-	int st = remote_one(r, "log", runtime_of(run, r), run->id, c, follow, NULL, &errout);
-	if (st != 0)
-		warnx_("%s: %s", run->id, st < 0 ? r->err : errout.s ? shown(errout.s) : "no log");
-	sb_free(&errout);
-	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
+		errx_(r ? r->code : EX_SOME, "%s", r ? r->err : err);
+	int rc = r->ops->log(r, run->rec, follow);
+	if (rc)
+		warnx_("%s: %s", run->id, r->err);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -587,44 +513,41 @@ int main(int argc, char **argv)
 	else if (mode == 'l')
 		rc = rs.n ? show_log(rs.v[0], follow) : EX_SOME;
 	else {
+		/* Each pass is judged afresh: a download that failed once and
+		 * then succeeded leaves nothing behind; an unreachable host
+		 * ends the wait at once. */
 		time_t start = time(NULL);
-		rc = 0;
 		add_family(&rs);
 		for (;;) {
-			int r = sync_all(&rs);
+			rc = sync_all(&rs);
 			follow_parents(&rs);
-			rc = r > rc ? r : rc;
 			size_t open = 0;
 			for (size_t i = 0; i < rs.n; i++) {
 				struct run *run = rs.v[i];
 				if (!run->done && !batch_is_parent(run->rec) && !follows_batch(&rs, run) &&
-				    (!jstr(run->rec, "host") || !jstr(jobj(run->rec, "job"), "container"))) {
+				    (!jstr(run->rec, "host") || !job_handle(run->rec))) {
 					/* Never started on a host (an interrupted submit): no sync can finish it. */
 					warnx_("%s: %s and never started on a host; not waiting for it", run->id,
-					    jstr(run->rec, "status") ? jstr(run->rec, "status") : "without status");
+					    jstr(run->rec, "status"));
 					run->done = 1;
-					rc = rc ? rc : EX_SOME;
+					run->stuck = 1;
 				}
 				open += !run->done;
 			}
-			if (!wait || !open || rc == EX_UNAVAIL)
+			if (!wait || !open || rc == EX_UNAVAIL || rc == EX_STORE)
 				break;
 			if (timeout && time(NULL) - start + interval > timeout) {
 				warnx_("%zu run%s still unfinished after %ld s", open, open == 1 ? "" : "s", timeout);
-				rc = EX_TEMP;
+				rc = exit_worst(rc, EX_TEMP);
 				break;
 			}
 			sleep((unsigned)interval);
 		}
 		for (size_t i = 0; i < rs.n; i++)
-			if (rs.v[i]->stuck && !rc)
-				rc = EX_SOME;
-		if (wait && !rc)
-			for (size_t i = 0; i < rs.n; i++)
-				if (strcmp(jstr(rs.v[i]->rec, "status"), "completed"))
-					rc = EX_SOME;
-		if (!rc && rs.bad)
-			rc = EX_SOME;
+			if (rs.v[i]->stuck || (wait && strcmp(jstr(rs.v[i]->rec, "status"), "completed")))
+				rc = exit_worst(rc, EX_SOME);
+		if (rs.bad)
+			rc = exit_worst(rc, EX_SOME);
 	}
 	for (size_t i = 0; i < rs.n; i++) {
 		cJSON_Delete(rs.v[i]->rec);

@@ -122,7 +122,7 @@ static int pipeline(char **a, char **b, void (*line)(const char *, void *), void
 	free(l);
 	fclose(f);
 	int ra = reap(pa), rb = b ? reap(pb) : 0;
-	return rb ? rb : ra;
+	return exit_worst(ra, rb);
 }
 
 /* --- showing records ------------------------------------------------------ */
@@ -324,7 +324,7 @@ static int submit_and_wait(struct args *spec, struct args *submit, int wait)
 	free(w.ids.v);
 	free(sync.v);
 	free(man.v);
-	return rc ? rc : src;
+	return exit_worst(rc, src);
 }
 
 static int simple(const char *program, const char *first, int argc, char **argv,
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
 		rc = simple("cosmos-manifest", "--status", 1, active, show_line);
 		if (!json && !header_done)
 			puts("no unfinished runs");
-		rc = rc ? rc : src;
+		rc = exit_worst(rc, src);
 	} else if (!strcmp(cmd, "list")) {
 		rc = simple("cosmos-manifest", NULL, argc, argv, show_line);
 	} else if (!strcmp(cmd, "show")) {

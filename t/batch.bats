@@ -125,3 +125,29 @@ three_with_one_bad() {
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json")" completed
 }
+
+@test "a claim is exclusive: a child another process is starting is refused, left pending, and started later" {
+	# The children never reach a host ("nowhere" is not configured): pending.
+	run --separate-stderr bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' --prompt a; cosmos-spec upscale --video '$CLIPS/full/color.mp4' --prompt b" 
+	printf '%s\n' "${lines[@]}" | cosmos-batch --delay 0 --host nowhere >"$BATS_TEST_TMPDIR/events" 2>/dev/null || true
+	b=$(head -n 1 "$BATS_TEST_TMPDIR/events" | jq -r .batch_id)
+	c0=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c0.json")" pending
+	# Another process is starting the first child: it holds its claim.
+	flock -n -o "$COSMOS_DIR/runs/.$c0.claim" sleep 30 &
+	holder=$!
+	sleep 0.3
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0 --host local
+	assert_failure 1
+	assert_equal "$(jq -c 'select(.event == "batch.progress") | [.index, .success]' <<<"$output" | tr '\n' ' ')" "[0,false] [1,true] "
+	assert_equal "$(jq -r 'select(.index == 0) | .error' <<<"$output")" "is being started by another process"
+	# Not failed: still the other process's to start.
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c0.json")" pending
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0 --host local
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c0.json")" submitted
+	run cosmos-sync --wait --interval 1 --timeout 60 "$b"
+	assert_success
+}

@@ -51,7 +51,7 @@ prompts_from() {
 	b=$(jq -r .batch_id <<<"${lines[0]}")
 	p=$COSMOS_DIR/runs/$b.json
 	# One container for the whole batch, named after the parent.
-	assert_equal "$(jq -r '[.model_type, .execution_config.mode, .job.container] | join(" ")' "$p")" \
+	assert_equal "$(jq -r '[.model_type, .execution_config.mode, .job.handle] | join(" ")' "$p")" \
 		"batch packed cosmos_batch_${b:0:8}"
 	assert_equal "$(runs_of "cosmos_batch_${b:0:8}")" 1
 	run cosmos-manifest --batch "$b"

@@ -36,7 +36,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	assert_success
 	rec=$output
 	id=$(jq -r .id <<<"$rec")
-	assert_equal "$(jq -r '[.status, .backend, .host, .prompt_id, .job.container] | join(" ")' <<<"$rec")" \
+	assert_equal "$(jq -r '[.status, .backend, .host, .prompt_id, .job.handle] | join(" ")' <<<"$rec")" \
 		"submitted docker testhost $p cosmos_transfer_${id:0:8}"
 	run wait_all "$id"
 	assert_success
@@ -128,7 +128,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	standin_model sleep 30
 	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
 	id=$(jq -r .id <<<"$rec")
-	STANDIN_STATE=$SSHD_DIR/state "$SSHD_DIR/bin/docker" rm -f "$(jq -r .job.container <<<"$rec")"
+	STANDIN_STATE=$SSHD_DIR/state "$SSHD_DIR/bin/docker" rm -f "$(jq -r .job.handle <<<"$rec")"
 	run cosmos-sync "$id"
 	assert_success
 	assert_equal "$(jq -r .status <<<"$output")" failed
@@ -139,7 +139,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	standin_model sleep 30
 	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
 	id=$(jq -r .id <<<"$rec")
-	echo weird >"$SSHD_DIR/state/c/$(jq -r .job.container <<<"$rec")/status"
+	echo weird >"$SSHD_DIR/state/c/$(jq -r .job.handle <<<"$rec")/status"
 	run cosmos-sync "$id"
 	assert_equal "$(jq -r '[.status, .reason] | join(": ")' <<<"$output")" "failed: unknown container state 'weird'"
 	cosmos-sync --cancel "$id" || true # stop it; already failed
@@ -149,7 +149,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	standin_model sleep 30
 	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
 	id=$(jq -r .id <<<"$rec")
-	name=$(jq -r .job.container <<<"$rec")
+	name=$(jq -r .job.handle <<<"$rec")
 	run cosmos-sync --cancel "$id"
 	assert_success
 	assert_equal "$(jq -r '[.status, .reason] | join(": ")' <<<"$output")" "cancelled: cancelled by the user"
@@ -434,4 +434,59 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	# Every run reached completed once, in exactly one of the outputs.
 	assert_equal "$(cat "$BATS_TEST_TMPDIR"/out* | jq -r 'select(.status == "completed") | .id' | sort | uniq -c | awk '{print $1}' | sort -u)" 1
 	assert_equal "$(cat "$BATS_TEST_TMPDIR"/out* | jq -r 'select(.status == "completed") | .id' | wc -l)" 5
+}
+
+@test "cancel on a host whose run.log is root's: cancelled, and stays so; the log says so" {
+	standin_model sleep 30
+	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
+	id=$(jq -r .id <<<"$rec")
+	sleep 1
+	# As on a real host: the container owns the log, the SSH user cannot write it.
+	assert_equal "$(stat -c %a "$(work)/outputs/run_$id/run.log")" 444
+	run cosmos-sync --cancel "$id"
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" cancelled
+	run cosmos-sync "$id"
+	assert_output ""
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled
+	run cosmos-sync --log "$id"
+	assert_line --regexp '^\[COSMOS_CANCELLED\] 20[0-9-]+T'
+}
+
+@test "a docker kill that fails is a failed cancel: exit 4, the run unchanged and still running" {
+	standin_model sleep 30
+	rec=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one)
+	id=$(jq -r .id <<<"$rec")
+	touch "$SSHD_DIR/state/docker-kill-fails"
+	before=$(store_snapshot)
+	run --separate-stderr cosmos-sync --cancel "$id"
+	rm -f "$SSHD_DIR/state/docker-kill-fails"
+	assert_failure 4
+	assert_equal "$stderr" "cosmos-sync: $id: cannot cancel: cosmos-ctl: cancel: docker kill $(jq -r .job.handle <<<"$rec"): Error response from daemon: permission denied"
+	assert_equal "$(store_snapshot)" "$before"
+	run env STANDIN_STATE="$SSHD_DIR/state" "$SSHD_DIR/bin/docker" ps
+	assert_output --partial "$(jq -r .job.handle <<<"$rec")"
+	cosmos-sync --cancel "$id" >/dev/null
+}
+
+@test "sync --wait: a download that failed once and then succeeded ends 0 when every run completes" {
+	# The output cannot be read at first (a host-side hiccup), then can.
+	standin_model after 'chmod 000 output.mp4; (sleep 3; chmod 644 output.mp4) >/dev/null 2>&1 &'
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	run --separate-stderr cosmos-sync --wait --interval 1 --timeout 60 "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	[ -n "$stderr" ] # the failed download was said
+}
+
+@test "a record without a status is reported by its file and skipped; the others sync" {
+	bad=$(make_run running '.host = "testhost" | .job.handle = "cosmos_upscale_rs_00000" | del(.status)')
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	run --separate-stderr cosmos-sync --wait --interval 1 --timeout 60 "$bad" "$id"
+	assert_failure 1
+	assert_equal "$stderr" "cosmos-sync: $COSMOS_DIR/runs/$bad.json: the record has no \"status\"; skipped"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	run --separate-stderr cosmos-sync
+	assert_failure 1
+	assert_equal "$stderr" "cosmos-sync: $COSMOS_DIR/runs/$bad.json: the record has no \"status\"; skipped"
 }

@@ -1,0 +1,401 @@
+/*
+ * backend_shell.c - the shell backends: "docker", a GPU host over SSH
+ * where each run is a detached container, and "local", this machine,
+ * where each run is a local container or a detached process running the
+ * reference engine.  Both are shell commands in a work dir holding our
+ * scripts (share/cosmos/remote) and file copies, over remote.c's
+ * transport; they differ in how a job runs, the runtime:
+ *	docker       docker run -d
+ *	sudo-docker  sudo -n docker run -d (the host's sudo = yes)
+ *	process      setsid sh cosmos-job, its pid in runs/ID.pid
+ * The runtime is this file's business and cosmos-ctl's: a run keeps it
+ * in job.runtime, and job.handle is its container name,
+ * cosmos_<model>_<id[:8]> (also for a process: cosmos-ctl checks it).
+ *
+ * Invariants: one round trip of cosmos-ctl status per runtime (almost
+ * always one) learns the state of every run on the host, and it answers
+ * in backend.h's vocabulary; every word sent is quoted with sb_quote().
+ */
+#define _GNU_SOURCE
+#include "backend.h"
+#include "finish.h"
+#include "job.h"
+#include "local.h"
+#include "record.h"
+#include "remote.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define JOB_ALREADY_S "99" /* JOB_ALREADY, for the command's text */
+_Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
+_Static_assert((int)STEP_DONE == (int)SSH_DONE && (int)STEP_MOVED == (int)SSH_MOVED && (int)STEP_BLOCKED == (int)SSH_BLOCKED,
+    "remote_step answers in ssh_step's words");
+
+static const char *const runtimes[] = {"docker", "sudo-docker", "process", NULL};
+
+/* --- configure and open ------------------------------------------------- */
+
+static int configure_docker(struct host *h, char *err, size_t errlen)
+{
+	return host_ssh_complete(h, err, errlen);
+}
+
+/*
+ * This machine: the work dir is $COSMOS_DIR/local unless the section (or
+ * COSMOS_LOCAL_WORKDIR, for the real model: a cosmos-transfer1 checkout)
+ * says otherwise.
+ */
+static int configure_local(struct host *h, char *err, size_t errlen)
+{
+	if (store_open(1) < 0) {
+		snprintf(err, errlen, "%s: %s", store_root(), strerror(errno));
+		return -1;
+	}
+	const char *wd = getenv("COSMOS_LOCAL_WORKDIR"), *img = getenv("COSMOS_LOCAL_IMAGE");
+	if (!h->workdir)
+		h->workdir = wd && *wd ? xstrdup(wd) : xasprintf("%s/local", store_root());
+	if (!h->image && img && *img)
+		h->image = xstrdup(img);
+	host_defaults(h);
+	free(h->address);
+	h->address = xstrdup("localhost");
+	if (!h->user)
+		h->user = xstrdup("");
+	if (mkdir(h->workdir, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", h->workdir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int open_docker(struct remote *r)
+{
+	r->runtime = r->host.sudo ? "sudo-docker" : "docker";
+	int rc = remote_connect(r);
+	return rc ? rc : remote_install(r) < 0 ? EX_UNAVAIL : 0;
+}
+
+/*
+ * The runtime is docker where docker runs and sees a GPU, else detached
+ * processes running the reference engine (COSMOS_LOCAL_RUNTIME and
+ * COSMOS_LOCAL_ENGINE override both).
+ */
+static int open_local(struct remote *r)
+{
+	const char *e = getenv("COSMOS_LOCAL_RUNTIME");
+	if (e && *e && strcmp(e, "docker") && strcmp(e, "process")) {
+		snprintf(r->err, sizeof r->err, "COSMOS_LOCAL_RUNTIME: '%s' is not docker or process", shown(e));
+		return EX_SOME;
+	}
+	if (!e || !*e)
+		e = local_exec("docker info >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1", NULL, 0, NULL, NULL) == 0
+		    ? "docker" : "process";
+	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
+	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
+	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
+	return remote_install(r) < 0 ? EX_UNAVAIL : 0;
+}
+
+/* --- stage and start ---------------------------------------------------- */
+
+/* An earlier run's output, still on this host: nothing to upload. */
+static char *same_host_output(struct remote *r, const char *local, const char *src)
+{
+	cJSON *s = src && id_kind(src) == ID_RUN ? store_load(src) : NULL;
+	char *rel = NULL;
+	if (s && jstr(s, "host") && !strcmp(jstr(s, "host"), r->host.name) &&
+	    jstr(jobj(s, "outputs"), "video") && !strcmp(jstr(jobj(s, "outputs"), "video"), local)) {
+		char *cand = xasprintf("outputs/run_%s/output.mp4", src);
+		if (remote_exists(r, cand))
+			rel = cand;
+		else
+			free(cand);
+	}
+	cJSON_Delete(s);
+	return rel;
+}
+
+static char *stage(struct remote *r, const char *local, const char *source_run)
+{
+	char *rel = same_host_output(r, local, source_run);
+	return rel ? rel : remote_stage(r, local);
+}
+
+/*
+ * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
+ * stdin with shell builtins, then become docker run -d (or, for the
+ * process runtime, start cosmos-job in a session of its own and print its
+ * pid).  No other process is spawned on the host, so a start costs what
+ * a bare "docker run" does.  Exits JOB_ALREADY if runs/ID.sh exists.
+ */
+static char *start_command(const struct remote *r, const char *id, const char *container)
+{
+	const struct host *h = &r->host;
+	struct sbuf b = {0};
+	/* A job file on the host means this run was started once already. */
+	sb_puts(&b, "[ ! -e runs/");
+	sb_quote(&b, id);
+	sb_puts(&b, ".sh ] || { echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
+	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
+	sb_quote(&b, id);
+	if (!strcmp(r->runtime, "process")) {
+		/* This machine: a detached session of its own, its pid kept
+		 * where cosmos-ctl looks for it. */
+		sb_puts(&b, ".sh; } || exit 1; COSMOS_ENGINE=");
+		sb_quote(&b, r->engine);
+		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
+		sb_quote(&b, id);
+		sb_puts(&b, " </dev/null >/dev/null 2>&1 & echo $! >runs/");
+		sb_quote(&b, id);
+		sb_puts(&b, ".pid && echo $!");
+		return b.s;
+	}
+	sb_puts(&b, ".sh; } && exec ");
+	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
+	sb_puts(&b, " run -d --rm --name ");
+	sb_quote(&b, container);
+	/* docker_options is split on blanks: each word is passed on quoted. */
+	char *opts = xstrdup(h->docker_options), *save = NULL;
+	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		sb_puts(&b, " ");
+		sb_quote(&b, t);
+	}
+	free(opts);
+	if (r->engine) {
+		char *e = xasprintf("COSMOS_ENGINE=%s", r->engine);
+		sb_puts(&b, " -e ");
+		sb_quote(&b, e);
+		free(e);
+	}
+	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
+	sb_quote_home(&b, h->hf_cache);
+	sb_puts(&b, ":/root/.cache/huggingface ");
+	sb_quote(&b, h->image);
+	sb_puts(&b, " sh bashscripts/cosmos-job ");
+	sb_quote(&b, id);
+	return b.s;
+}
+
+/* A start in flight: the transport's job, and what the run will be called. */
+struct bjob {
+	struct rjob *job;
+	char handle[64];
+};
+
+static struct bjob *start(struct remote *r, const char *id, const char *model, const cJSON *job, const cJSON *ec)
+{
+	struct bjob *s = xmalloc(sizeof *s);
+	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
+	char *text = job_script(model, job, ec), *cmd = start_command(r, id, s->handle);
+	s->job = remote_start(r, cmd, text, strlen(text));
+	free(text);
+	free(cmd);
+	if (!s->job) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int step(struct remote *r, struct bjob *j)
+{
+	return remote_step(r, j->job);
+}
+
+static int wait_any(struct remote *r)
+{
+	return remote_wait(r);
+}
+
+/* Trailing blanks and newlines off a message. */
+static const char *chomp(struct sbuf *b)
+{
+	while (b->len && (b->s[b->len - 1] == '\n' || b->s[b->len - 1] == ' '))
+		b->s[--b->len] = '\0';
+	return b->len ? b->s : NULL;
+}
+
+static int started(struct remote *r, struct bjob *s, cJSON *job)
+{
+	int st = remote_job_status(s->job), rc = 0;
+	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
+	if (st == JOB_ALREADY)
+		rc = STARTED_BEFORE; /* by an earlier, interrupted submit: not again */
+	else if (st < 0)
+		rc = EX_UNAVAIL;    /* r->err says why */
+	else if (st != 0) {
+		snprintf(r->err, sizeof r->err, "container did not start: %s",
+		    chomp(err) ? shown(err->s) : "no message");
+		rc = EX_SOME;
+	} else {
+		jset_str(job, "handle", s->handle);
+		jset_str(job, "runtime", r->runtime);
+		if (out->s) {
+			out->s[strcspn(out->s, "\n")] = '\0';
+			if (!strcmp(r->runtime, "process"))
+				jset_num(job, "pid", atof(out->s));
+			else
+				jset_str(job, "container_id", out->s);
+		}
+	}
+	remote_job_free(s->job);
+	free(s);
+	return rc;
+}
+
+/* --- poll, cancel, log, fetch ------------------------------------------- */
+
+/*
+ * The runtime to ask about a run: a process stays a process, whatever the
+ * local backend would pick today; a container is asked about the way the
+ * host is configured now (sudo or not).
+ */
+static const char *runtime_of(const cJSON *rec, const struct remote *r)
+{
+	const char *rt = jstr(jget(rec, "job"), "runtime");
+	if (rt && !strcmp(rt, "process"))
+		return "process";
+	if (rt && !strcmp(r->runtime, "process"))
+		return "docker"; /* a local container, while detection now says process */
+	return r->runtime;
+}
+
+static int ctl(struct remote *r, const char *words, const char *in, size_t inlen, struct sbuf *out, struct sbuf *err)
+{
+	char *tail = xasprintf("exec sh bashscripts/cosmos-ctl %s", words);
+	int st = remote_run(r, tail, in, inlen, out, err);
+	free(tail);
+	return st;
+}
+
+static enum run_state state_word(const char *w)
+{
+	static const char *const words[] = {"queued", "running", "ended", "gone"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(w, words[i]))
+			return (enum run_state)i;
+	return RUN_UNKNOWN;
+}
+
+/* Read cosmos-ctl status's answer into v: "run ID STATE CODE REASON"
+ * lines, and "file ID SIZE NAME" lines for the runs that ended. */
+static void read_status(struct remote *r, char *text, struct poll_item *v, size_t n)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char id[ID_LEN + 1] = "", a[32] = "", b[32] = "";
+		int off = 0;
+		size_t i;
+		int run = sscanf(line, "run %35s %31s %31s %n", id, a, b, &off) >= 3;
+		if (!run && (sscanf(line, "file %35s %31s %n", id, a, &off) != 2 || !off))
+			continue;
+		for (i = 0; i < n && strcmp(jstr(v[i].rec, "id"), id); i++)
+			;
+		if (i == n) {
+			warnx_("%s: answered for a run it was not asked about", r->host.name);
+			continue;
+		}
+		struct poll_item *p = &v[i];
+		if (run) {
+			long code;
+			p->answered = 1;
+			p->state = state_word(a);
+			p->code = parse_long(b, &code) == 0 && code >= 0 && code < 256 ? (int)code : -1;
+			snprintf(p->reason, sizeof p->reason, "%s", off ? line + off : "");
+			if (p->state == RUN_UNKNOWN)
+				snprintf(p->reason, sizeof p->reason, "the host said '%s', a state cosmos does not know", shown(a));
+		} else if (!finish_safe_name(line + off)) {
+			warnx_("%s: %s: refusing output file name '%s'", r->host.name, id, shown(line + off));
+		} else {
+			cJSON *f = cJSON_CreateObject();
+			jset_str(f, "name", line + off);
+			jset_num(f, "size", atof(a));
+			if (!p->files)
+				p->files = cJSON_CreateArray();
+			cJSON_AddItemToArray(p->files, f);
+		}
+	}
+}
+
+static int poll_runs(struct remote *r, struct poll_item *v, size_t n)
+{
+	int rc = 0;
+	for (int k = 0; runtimes[k]; k++) {
+		struct sbuf in = {0}, out = {0}, err = {0};
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(runtime_of(v[i].rec, r), runtimes[k]))
+				sb_printf(&in, "%s %s\n", jstr(v[i].rec, "id"), job_handle(v[i].rec));
+		if (in.len) {
+			char *words = xasprintf("status %s", runtimes[k]);
+			int st = ctl(r, words, in.s, in.len, &out, &err);
+			free(words);
+			if (st != 0) {
+				if (st > 0)
+					snprintf(r->err, sizeof r->err, "status: %s", chomp(&err) ? shown(err.s) : "failed");
+				rc = st < 0 ? EX_UNAVAIL : EX_SOME;
+			} else if (out.s)
+				read_status(r, out.s, v, n);
+		}
+		sb_free(&in);
+		sb_free(&out);
+		sb_free(&err);
+	}
+	return rc;
+}
+
+/* cosmos-ctl VERB RUNTIME ID HANDLE [follow], each word quoted. */
+static int one(struct remote *r, const char *verb, const cJSON *rec, int follow, struct sbuf *out)
+{
+	struct sbuf words = {0}, err = {0};
+	sb_puts(&words, verb); /* a literal of ours: cancel or log */
+	const char *args[] = {runtime_of(rec, r), jstr(rec, "id"), job_handle(rec)};
+	for (int i = 0; i < 3; i++) {
+		sb_puts(&words, " ");
+		sb_quote(&words, args[i] ? args[i] : "");
+	}
+	if (follow)
+		sb_puts(&words, " follow");
+	int st = ctl(r, words.s, NULL, 0, out, &err);
+	if (st > 0)
+		snprintf(r->err, sizeof r->err, "%s", chomp(&err) ? shown(err.s) : "failed");
+	sb_free(&words);
+	sb_free(&err);
+	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
+}
+
+static int cancel(struct remote *r, const cJSON *rec)
+{
+	struct sbuf out = {0};
+	int rc = one(r, "cancel", rec, 0, &out);
+	sb_free(&out);
+	return rc == EX_SOME ? EX_UNAVAIL : rc; /* the job may still run */
+}
+
+static int log_of(struct remote *r, const cJSON *rec, int follow)
+{
+	return one(r, "log", rec, follow, NULL);
+}
+
+static int fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size)
+{
+	char *rel = xasprintf("outputs/run_%s/%s", jstr(rec, "id"), name);
+	int rc = remote_fetch(r, rel, local, size);
+	free(rel);
+	return rc < 0 ? EX_TEMP : 0;
+}
+
+const struct backend backend_docker = {
+	"docker", configure_docker, open_docker, stage, start, step, wait_any, started,
+	poll_runs, cancel, log_of, fetch, NULL,
+};
+
+const struct backend backend_local = {
+	"local", configure_local, open_local, stage, start, step, wait_any, started,
+	poll_runs, cancel, log_of, fetch, NULL,
+};
