@@ -114,3 +114,37 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
 }
+
+@test "a hosts file section with backend = local is this machine, under its own name" {
+	cat >"$BATS_TEST_TMPDIR/hosts" <<-EOF2
+		[here]
+		backend = local
+		workdir = $BATS_TEST_TMPDIR/here-work
+	EOF2
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts cosmos-submit"
+	assert_success
+	assert_equal "$(jq -r '[.backend, .host, .job.handle[:15]] | join(" ")' <<<"$output")" "local here cosmos_upscale_"
+	id=$(jq -r .id <<<"$output")
+	assert_file_exists "$BATS_TEST_TMPDIR/here-work/runs/$id.sh"
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+}
+
+@test "an unknown backend in the hosts file is refused, naming the kinds there are" {
+	printf '[gpu]\nbackend = kubernetes\naddress = x\nworkdir = /w\n' >"$BATS_TEST_TMPDIR/hosts"
+	before=$(store_snapshot)
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts cosmos-submit"
+	assert_failure 1
+	assert_output "cosmos-submit: stdin:1: host 'gpu': backend 'kubernetes' is not one of docker, local"
+	assert_equal "$(store_snapshot)" "$before"
+}
+
+@test "an old record that names its job job.container still syncs" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	f=$COSMOS_DIR/runs/$id.json
+	jq -c '.job.container = .job.handle | del(.job.handle)' "$f" >"$f.new" && mv "$f.new" "$f"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$f")" completed
+}
