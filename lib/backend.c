@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-extern const struct backend backend_docker, backend_local;
+extern const struct backend backend_docker, backend_local, backend_slurm;
 
-static const struct backend *const kinds[] = {&backend_docker, &backend_local, NULL};
+static const struct backend *const kinds[] = {&backend_docker, &backend_local, &backend_slurm, NULL};
 
 const struct backend *backend_find(const char *name)
 {
@@ -18,7 +18,7 @@ const struct backend *backend_find(const char *name)
 
 const char *backend_names(void)
 {
-	return "docker, local";
+	return "docker, local, slurm";
 }
 
 const char *job_handle(const cJSON *rec)

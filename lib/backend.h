@@ -4,7 +4,8 @@
  * backend.c, and no program ever asks what kind a host is.
  *
  * Kinds: "docker" (a GPU host over SSH, a detached container per run; the
- * default) and "local" (this machine), both in backend_shell.c.
+ * default) and "local" (this machine), both in backend_shell.c; "slurm"
+ * (a cluster's login node, a Slurm job per run) in backend_slurm.c.
  *
  * A host (struct remote, remote.h) is opened once per process and carries
  * its kind's table.  Who calls what:
@@ -46,6 +47,7 @@ struct poll_item {
 	enum run_state state;
 	int code;
 	char reason[200];     /* why, for ENDED without a code, GONE, UNKNOWN */
+	char reason_code[32]; /* a word for machines (timeout, ...), or "" */
 	cJSON *files;         /* ENDED: [{name, size}], each name checked */
 };
 

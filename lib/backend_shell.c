@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "backend_shell.h"
 #include "finish.h"
 #include "job.h"
 #include "local.h"
@@ -37,7 +38,7 @@ _Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 _Static_assert((int)STEP_DONE == (int)SSH_DONE && (int)STEP_MOVED == (int)SSH_MOVED && (int)STEP_BLOCKED == (int)SSH_BLOCKED,
     "remote_step answers in ssh_step's words");
 
-static const char *const runtimes[] = {"docker", "sudo-docker", "process", NULL};
+static const char *const runtimes[] = {"docker", "sudo-docker", "process", "slurm", NULL};
 
 /* --- configure and open ------------------------------------------------- */
 
@@ -78,7 +79,7 @@ static int open_docker(struct remote *r)
 {
 	r->runtime = r->host.sudo ? "sudo-docker" : "docker";
 	int rc = remote_connect(r);
-	return rc ? rc : remote_install(r) < 0 ? EX_UNAVAIL : 0;
+	return rc ? rc : remote_install(r);
 }
 
 /*
@@ -99,7 +100,7 @@ static int open_local(struct remote *r)
 	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
 	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
 	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
-	return remote_install(r) < 0 ? EX_UNAVAIL : 0;
+	return remote_install(r);
 }
 
 /* --- stage and start ---------------------------------------------------- */
@@ -121,10 +122,23 @@ static char *same_host_output(struct remote *r, const char *local, const char *s
 	return rel;
 }
 
-static char *stage(struct remote *r, const char *local, const char *source_run)
+char *shell_stage(struct remote *r, const char *local, const char *source_run)
 {
 	char *rel = same_host_output(r, local, source_run);
 	return rel ? rel : remote_stage(r, local);
+}
+
+void shell_job_file(struct sbuf *b, const char *id, const char *again)
+{
+	/* A job file on the host means this run was started once already. */
+	sb_puts(b, "[ ! -e runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh ] || { ");
+	sb_puts(b, again ? again : "");
+	sb_puts(b, "echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
+	sb_puts(b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh; } || exit 1; ");
 }
 
 /*
@@ -138,16 +152,11 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 {
 	const struct host *h = &r->host;
 	struct sbuf b = {0};
-	/* A job file on the host means this run was started once already. */
-	sb_puts(&b, "[ ! -e runs/");
-	sb_quote(&b, id);
-	sb_puts(&b, ".sh ] || { echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
-	sb_puts(&b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
-	sb_quote(&b, id);
+	shell_job_file(&b, id, NULL);
 	if (!strcmp(r->runtime, "process")) {
 		/* This machine: a detached session of its own, its pid kept
 		 * where cosmos-ctl looks for it. */
-		sb_puts(&b, ".sh; } || exit 1; COSMOS_ENGINE=");
+		sb_puts(&b, "COSMOS_ENGINE=");
 		sb_quote(&b, r->engine);
 		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
 		sb_quote(&b, id);
@@ -156,7 +165,7 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 		sb_puts(&b, ".pid && echo $!");
 		return b.s;
 	}
-	sb_puts(&b, ".sh; } && exec ");
+	sb_puts(&b, "exec ");
 	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
 	sb_puts(&b, " run -d --rm --name ");
 	sb_quote(&b, container);
@@ -182,12 +191,6 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 	return b.s;
 }
 
-/* A start in flight: the transport's job, and what the run will be called. */
-struct bjob {
-	struct rjob *job;
-	char handle[64];
-};
-
 static struct bjob *start(struct remote *r, const char *id, const char *model, const cJSON *job, const cJSON *ec)
 {
 	struct bjob *s = xmalloc(sizeof *s);
@@ -203,18 +206,17 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	return s;
 }
 
-static int step(struct remote *r, struct bjob *j)
+int shell_step(struct remote *r, struct bjob *j)
 {
 	return remote_step(r, j->job);
 }
 
-static int wait_any(struct remote *r)
+int shell_wait(struct remote *r)
 {
 	return remote_wait(r);
 }
 
-/* Trailing blanks and newlines off a message. */
-static const char *chomp(struct sbuf *b)
+const char *shell_chomp(struct sbuf *b)
 {
 	while (b->len && (b->s[b->len - 1] == '\n' || b->s[b->len - 1] == ' '))
 		b->s[--b->len] = '\0';
@@ -225,13 +227,17 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 {
 	int st = remote_job_status(s->job), rc = 0;
 	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
-	if (st == JOB_ALREADY)
-		rc = STARTED_BEFORE; /* by an earlier, interrupted submit: not again */
-	else if (st < 0)
+	if (st == JOB_ALREADY) {
+		/* By an earlier, interrupted submit: not again.  The handle is
+		 * the same as then. */
+		jset_str(job, "handle", s->handle);
+		jset_str(job, "runtime", r->runtime);
+		rc = STARTED_BEFORE;
+	} else if (st < 0)
 		rc = EX_UNAVAIL;    /* r->err says why */
 	else if (st != 0) {
 		snprintf(r->err, sizeof r->err, "container did not start: %s",
-		    chomp(err) ? shown(err->s) : "no message");
+		    shell_chomp(err) ? shown(err->s) : "no message");
 		rc = EX_SOME;
 	} else {
 		jset_str(job, "handle", s->handle);
@@ -289,10 +295,10 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 {
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char id[ID_LEN + 1] = "", a[32] = "", b[32] = "";
+		char id[ID_LEN + 1] = "", a[32] = "", b[32] = "", rc[32] = "";
 		int off = 0;
 		size_t i;
-		int run = sscanf(line, "run %35s %31s %31s %n", id, a, b, &off) >= 3;
+		int run = sscanf(line, "run %35s %31s %31s %31s %n", id, a, b, rc, &off) >= 4;
 		if (!run && (sscanf(line, "file %35s %31s %n", id, a, &off) != 2 || !off))
 			continue;
 		for (i = 0; i < n && strcmp(jstr(v[i].rec, "id"), id); i++)
@@ -306,8 +312,9 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 			long code;
 			p->answered = 1;
 			p->state = state_word(a);
-			p->code = parse_long(b, &code) == 0 && code >= 0 && code < 256 ? (int)code : -1;
+			p->code = strlen(b) <= 3 && parse_long(b, &code) == 0 && code >= 0 && code < 256 ? (int)code : -1;
 			snprintf(p->reason, sizeof p->reason, "%s", off ? line + off : "");
+			snprintf(p->reason_code, sizeof p->reason_code, "%s", strcmp(rc, "-") ? rc : "");
 			if (p->state == RUN_UNKNOWN)
 				snprintf(p->reason, sizeof p->reason, "the host said '%s', a state cosmos does not know", shown(a));
 		} else if (!finish_safe_name(line + off)) {
@@ -323,7 +330,7 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 	}
 }
 
-static int poll_runs(struct remote *r, struct poll_item *v, size_t n)
+int shell_poll(struct remote *r, struct poll_item *v, size_t n)
 {
 	int rc = 0;
 	for (int k = 0; runtimes[k]; k++) {
@@ -337,8 +344,9 @@ static int poll_runs(struct remote *r, struct poll_item *v, size_t n)
 			free(words);
 			if (st != 0) {
 				if (st > 0)
-					snprintf(r->err, sizeof r->err, "status: %s", chomp(&err) ? shown(err.s) : "failed");
-				rc = st < 0 ? EX_UNAVAIL : EX_SOME;
+					snprintf(r->err, sizeof r->err, "status: %s", shell_chomp(&err) ? shown(err.s) : "failed");
+				/* 4: the scheduler or daemon did not answer. */
+				rc = exit_worst(rc, st < 0 || st == 4 ? EX_UNAVAIL : EX_SOME);
 			} else if (out.s)
 				read_status(r, out.s, v, n);
 		}
@@ -363,13 +371,13 @@ static int one(struct remote *r, const char *verb, const cJSON *rec, int follow,
 		sb_puts(&words, " follow");
 	int st = ctl(r, words.s, NULL, 0, out, &err);
 	if (st > 0)
-		snprintf(r->err, sizeof r->err, "%s", chomp(&err) ? shown(err.s) : "failed");
+		snprintf(r->err, sizeof r->err, "%s", shell_chomp(&err) ? shown(err.s) : "failed");
 	sb_free(&words);
 	sb_free(&err);
 	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
 }
 
-static int cancel(struct remote *r, const cJSON *rec)
+int shell_cancel(struct remote *r, const cJSON *rec)
 {
 	struct sbuf out = {0};
 	int rc = one(r, "cancel", rec, 0, &out);
@@ -377,12 +385,12 @@ static int cancel(struct remote *r, const cJSON *rec)
 	return rc == EX_SOME ? EX_UNAVAIL : rc; /* the job may still run */
 }
 
-static int log_of(struct remote *r, const cJSON *rec, int follow)
+int shell_log(struct remote *r, const cJSON *rec, int follow)
 {
 	return one(r, "log", rec, follow, NULL);
 }
 
-static int fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size)
+int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size)
 {
 	char *rel = xasprintf("outputs/run_%s/%s", jstr(rec, "id"), name);
 	int rc = remote_fetch(r, rel, local, size);
@@ -391,11 +399,11 @@ static int fetch(struct remote *r, const cJSON *rec, const char *name, const cha
 }
 
 const struct backend backend_docker = {
-	"docker", configure_docker, open_docker, stage, start, step, wait_any, started,
-	poll_runs, cancel, log_of, fetch, NULL,
+	"docker", configure_docker, open_docker, shell_stage, start, shell_step, shell_wait, started,
+	shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
 };
 
 const struct backend backend_local = {
-	"local", configure_local, open_local, stage, start, step, wait_any, started,
-	poll_runs, cancel, log_of, fetch, NULL,
+	"local", configure_local, open_local, shell_stage, start, shell_step, shell_wait, started,
+	shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
 };

@@ -34,11 +34,22 @@ int finish_safe_name(const char *n)
 cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 {
 	const char *st = jstr(rec, "status");
-	if (!st || a->state == RUN_QUEUED)
+	const char *waits = jstr(jget(rec, "job"), "queue_reason");
+	if (!st)
 		return NULL;
+	if (a->state == RUN_QUEUED) {
+		/* Still queued: only why (the scheduler's reason) may change. */
+		if (!*a->reason || (waits && !strcmp(waits, a->reason)))
+			return NULL;
+		cJSON *p = cJSON_CreateObject();
+		jset_str(jobj(p, "job"), "queue_reason", a->reason);
+		return p;
+	}
 	cJSON *p = cJSON_CreateObject();
 	char ts[TIMESTAMP_LEN];
 	timestamp_now(ts);
+	if (waits) /* no longer waiting */
+		jset(jobj(p, "job"), "queue_reason", cJSON_CreateNull());
 	if (a->state == RUN_RUNNING) {
 		if (!strcmp(st, "running")) {
 			cJSON_Delete(p);
@@ -63,6 +74,8 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 	jset_str(p, "status", "failed");
 	jset_str(p, "reason", text);
 	free(text);
+	if (*a->reason_code || a->state == RUN_GONE)
+		jset_str(p, "reason_code", *a->reason_code ? a->reason_code : "remote_lost");
 	return p;
 }
 

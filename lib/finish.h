@@ -12,9 +12,10 @@
 
 /*
  * The patch for a run from its backend's answer to poll (backend.h).
- * NULL: nothing to change (queued; running and already so; a record
- * without a status, which callers report).  An ended job is completed or
- * failed by its exit code; one that ended without a code, is gone ("lost:
+ * NULL: nothing to change (queued for the same reason as recorded in
+ * job.queue_reason; running and already so; no status, which callers
+ * report).  A queued run's patch holds only its new job.queue_reason.
+ * An ended job is completed or failed by its exit code; one that ended without a code, is gone ("lost:
  * ...") or gave an answer this cannot read is failed with the reason.
  */
 cJSON *finish_judge(const struct poll_item *a, const cJSON *rec);

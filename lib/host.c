@@ -27,7 +27,10 @@ static const struct field {
 	S("known_hosts", known_hosts), B("accept_new", accept_new), S("workdir", workdir),
 	S("image", image), B("sudo", sudo), S("docker_options", docker_options),
 	S("hf_cache", hf_cache), I("connect_timeout", connect_timeout),
-	I("io_timeout", io_timeout), S("backend", backend), {"default", F_BOOL, (size_t)-1},
+	I("io_timeout", io_timeout), S("backend", backend), S("engine", engine),
+	S("partition", partition), S("gres", gres), S("time_limit", time_limit), S("account", account),
+	S("qos", qos), S("sbatch_options", sbatch_options), S("container", container),
+	{"default", F_BOOL, (size_t)-1},
 #undef S
 #undef I
 #undef B
@@ -113,6 +116,7 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 		if ((b = parse_bool(v)) < 0)
 			return "is not yes or no";
 		*(int *)p = b;
+		h->accept_new_set |= p == (char *)&h->accept_new;
 		break;
 	}
 	return NULL;
@@ -343,7 +347,7 @@ int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
 
 int host_ssh_complete(struct host *h, char *err, size_t errlen)
 {
-	int port_set = h->port != 0, accept_set = h->accept_new != 0;
+	int port_set = h->port != 0, accept_set = h->accept_new_set;
 	if (!h->address)
 		h->address = xstrdup(h->name);
 	char *alias = xstrdup(h->address);

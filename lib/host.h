@@ -27,6 +27,7 @@ struct host {
 	char *identity;      /* a private key file, or NULL: agent and defaults */
 	char *known_hosts;
 	int accept_new;      /* add an unknown host key (never a changed one) */
+	int accept_new_set;  /* accept_new was given (file or environment) */
 	char *workdir;       /* on the host; mounted at /workspace */
 	char *image;
 	int sudo;            /* docker needs sudo */
@@ -35,6 +36,9 @@ struct host {
 	int connect_timeout; /* seconds */
 	int io_timeout;      /* seconds */
 	char *backend;       /* its kind (backend.h): docker, the default, or local */
+	char *engine;        /* COSMOS_ENGINE for cosmos-job, where the kind passes it */
+	/* slurm: */
+	char *partition, *gres, *time_limit, *account, *qos, *sbatch_options, *container;
 };
 
 /*

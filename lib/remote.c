@@ -125,11 +125,12 @@ static char *scripts_version(struct remote *r, struct sbuf *names)
 			if (sha256_file(p, hex) < 0) {
 				snprintf(r->err, sizeof r->err, "%s: %s", p, strerror(errno));
 				bad = 1;
+			} else {
+				EVP_DigestUpdate(ctx, ents[i]->d_name, strlen(ents[i]->d_name) + 1);
+				EVP_DigestUpdate(ctx, hex, 64);
+				sb_puts(names, ents[i]->d_name);
+				sb_add(names, "", 1);
 			}
-			EVP_DigestUpdate(ctx, ents[i]->d_name, strlen(ents[i]->d_name) + 1);
-			EVP_DigestUpdate(ctx, hex, 64);
-			sb_puts(names, ents[i]->d_name);
-			sb_add(names, "", 1);
 			free(p);
 		}
 		free(ents[i]);
@@ -337,14 +338,14 @@ int remote_install(struct remote *r)
 	char *version = scripts_version(r, &names);
 	if (!version) {
 		sb_free(&names);
-		return -1;
+		return EX_STORE;
 	}
 	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; mkdir -p ",
 	    r->cd.s);
 	sb_quote_home(&cmd, r->host.hf_cache);
 	sb_puts(&cmd, " 2>/dev/null; true");
 	int st = t_exec(r, cmd.s, NULL, 0, &out, NULL);
-	int rc = -1;
+	int rc = EX_UNAVAIL;
 	if (st != 0) {
 		snprintf(r->err, sizeof r->err, "%s", st < 0 ? t_error(r) : "cannot prepare the work dir");
 		goto out;
@@ -361,9 +362,10 @@ int remote_install(struct remote *r)
 		size_t len = 0;
 		char *data = slurp(local, &len);
 		int bad = !data ? -2 : t_put_data(r, data, len, dest);
-		if (bad == -2)
+		if (bad == -2) {
 			snprintf(r->err, sizeof r->err, "%s: %s", local, strerror(errno));
-		else if (bad)
+			rc = EX_STORE;
+		} else if (bad)
 			snprintf(r->err, sizeof r->err, "%s", t_error(r));
 		free(data);
 		free(local);

@@ -60,7 +60,8 @@ void remote_close_all(void);
 /* Open the SSH connection for r->host; 0 or an exit code class (r->err). */
 int remote_connect(struct remote *r);
 
-/* The work dir's layout and our scripts, brought up to date; 0 or -1 (r->err). */
+/* The work dir's layout and our scripts, brought up to date; 0, or
+ * EX_UNAVAIL (the host) or EX_STORE (our scripts) with r->err. */
 int remote_install(struct remote *r);
 
 /* Run "cd WORKDIR && TAIL" to its end with in as its stdin (out NULL:

@@ -377,7 +377,8 @@ static int run_packed(struct batch *b)
 		for (const char *k = "submitted_at\0started_at\0backend\0host\0"; *k; k += strlen(k) + 1)
 			if (jstr(parent, k))
 				jset_str(patch, k, jstr(parent, k));
-		jset_str(jobj(patch, "job"), "batch_container", job_handle(parent));
+		if (job_handle(parent))
+			jset_str(jobj(patch, "job"), "batch_container", job_handle(parent));
 	} else if (st && !strcmp(st, "failed")) {
 		char *why = xasprintf("its packed batch did not start: %s", job.error ? job.error : jstr(parent, "reason"));
 		jset_str(patch, "status", "failed");

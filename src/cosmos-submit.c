@@ -164,7 +164,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	}
 	if (r->failed) {
 		item_warn(it, "%s", r->err);
-		f->rc = EX_UNAVAIL;
+		f->rc = r->code;
 		return;
 	}
 	const char *model = jstr(req, "model_type");
@@ -232,8 +232,8 @@ static int land(struct flight *f)
 	f->job = NULL;
 	if (st == STARTED_BEFORE) {
 		/* Started by an earlier, interrupted submit: not again.  Sync
-		 * learns how it is doing from the host. */
-		cJSON_DeleteItemFromObjectCaseSensitive(patch, "job");
+		 * learns how it is doing from the host, by the handle the
+		 * backend gave (if it could not, sync says it never started). */
 	} else if (st) {
 		item_warn(&where, "%s: %s", f->id, f->r->err);
 		fail_run(f->id, f->r->err);

@@ -89,11 +89,11 @@ static void add_unfinished(struct runs *rs, const char *id)
 	if (id_kind(id) != ID_RUN || find_run(rs, id))
 		return;
 	cJSON *rec = store_load(id);
-	if (rec && !status_terminal(jstr(rec, "status"))) {
-		size_t n = rs->n;
+	/* One without a status is left out quietly: it is reported where it
+	 * is named or scanned, not again on every pass. */
+	if (jstr(rec, "status") && !status_terminal(jstr(rec, "status"))) {
 		add_run(rs, id, rec);
-		if (rs->n > n)
-			rs->v[n]->added = 1;
+		rs->v[rs->n - 1]->added = 1;
 	} else
 		cJSON_Delete(rec);
 }

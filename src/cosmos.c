@@ -177,7 +177,8 @@ static void show_line(const char *l, void *arg)
 		cJSON *out = cJSON_GetObjectItemCaseSensitive(r, "outputs");
 		const char *detail = jstr(out, "video") ? jstr(out, "video")
 		                   : jstr(out, "enhanced_prompt") ? jstr(out, "enhanced_prompt")
-		                   : jstr(r, "reason") ? jstr(r, "reason") : "";
+		                   : jstr(r, "reason") ? jstr(r, "reason")
+		                   : jstr(jget(r, "job"), "queue_reason") ? jstr(jget(r, "job"), "queue_reason") : "";
 		printf("%-35s  %-9s  %s%-10s%s  %-8s  %-19.19s  %s\n", id, jstr(r, "model_type") ? jstr(r, "model_type") : "",
 		    paint(st), st ? st : "", *paint(st) ? "\033[0m" : "", jstr(r, "host") ? jstr(r, "host") : "",
 		    created ? created : "", detail);

@@ -151,3 +151,16 @@ three_with_one_bad() {
 	run cosmos-sync --wait --interval 1 --timeout 60 "$b"
 	assert_success
 }
+
+@test "a child whose job is already on the host is not started again, and keeps its handle to be synced by" {
+	run --separate-stderr bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-batch --delay 0 --host nowhere"
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	c0=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
+	# A submit killed after the start, before it recorded it: the job file is there.
+	mkdir -p "$COSMOS_DIR/local/runs"
+	: >"$COSMOS_DIR/local/runs/$c0.sh"
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0 --host local
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.handle, .job.runtime] | join(" ")' "$COSMOS_DIR/runs/$c0.json")" \
+		"submitted cosmos_upscale_${c0:0:8} process"
+}

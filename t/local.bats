@@ -136,7 +136,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	before=$(store_snapshot)
 	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts cosmos-submit"
 	assert_failure 1
-	assert_output "cosmos-submit: stdin:1: host 'gpu': backend 'kubernetes' is not one of docker, local"
+	assert_output "cosmos-submit: stdin:1: host 'gpu': backend 'kubernetes' is not one of docker, local, slurm"
 	assert_equal "$(store_snapshot)" "$before"
 }
 
@@ -147,4 +147,13 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(jq -r .status "$f")" completed
+}
+
+@test "a host that cannot be opened gives its own exit code: a bad runtime 1, unreadable scripts 3" {
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_LOCAL_RUNTIME=bogus cosmos-submit"
+	assert_failure 1
+	assert_output "cosmos-submit: stdin:1: COSMOS_LOCAL_RUNTIME: 'bogus' is not docker or process"
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_SHARE=/nonexistent cosmos-submit"
+	assert_failure 3
+	assert_output "cosmos-submit: stdin:1: /nonexistent/remote: No such file or directory"
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # Every README example that can run here: the blocks tagged tour-local,
-# tour-make and tour-host, run in order, as written.
+# tour-make, tour-host and tour-slurm, run in order, as written.
 
 load helper
 load sshd
+load slurm
 
 # readme_blocks TAG: the code of every block whose info string ends in TAG.
 readme_blocks() {
@@ -64,4 +65,21 @@ tour_dir() {
 	assert_line --regexp '"host":"gpu1"'
 	assert_line --regexp '"uploaded":0'
 	assert_line "[COSMOS_COMPLETE] exit_code=0"
+}
+
+@test "README: the Slurm tour runs as written against the test cluster" {
+	[ "$(id -u)" = 0 ] || skip "slurmd needs root"
+	slurm_prepare
+	SSHD_SETENV="SLURM_CONF=$SLURM_CONF" sshd_start
+	slurm_start
+	# The README's [cluster], with the test host's address and login.
+	slurm_host cluster engine=reference partition=gpu >"$COSMOS_CONFIG"
+	tour_dir
+	readme_blocks tour-slurm >tour.sh
+	run bash -e -o pipefail tour.sh
+	slurm_stop
+	sshd_stop
+	assert_success
+	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"submitted","host":"cluster","job":\{"handle":"[0-9]+","runtime":"slurm"'
+	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"completed","exit_code":0\}$'
 }

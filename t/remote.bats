@@ -221,6 +221,13 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	assert_equal "$(cut -d' ' -f1,2 "$kh")" "[127.0.0.1]:$SSHD_PORT ssh-ed25519"
 	assert_equal "$(cut -d' ' -f3 "$kh")" "$(cut -d' ' -f2 "$SSHD_DIR/host_key.pub")"
 	wait_all >/dev/null
+	# accept_new = no, said by us, wins over ssh_config's accept-new.
+	printf 'Host 127.0.0.1\n\tStrictHostKeyChecking accept-new\n' >"$BATS_TEST_TMPDIR/ssh_config"
+	rm -f "$kh"
+	COSMOS_SSH_CONFIG=$BATS_TEST_TMPDIR/ssh_config COSMOS_HOST_KNOWN_HOSTS=$kh COSMOS_HOST_ACCEPT_NEW=no \
+		run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_failure 4
+	assert_output --partial "host key is not in $kh"
 }
 
 @test "an unreachable host and a refused key: one line each, exit 4, records unchanged" {
@@ -489,4 +496,13 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	run --separate-stderr cosmos-sync
 	assert_failure 1
 	assert_equal "$stderr" "cosmos-sync: $COSMOS_DIR/runs/$bad.json: the record has no \"status\"; skipped"
+}
+
+@test "an empty COSMOS_HOST_<KEY> is an error naming it, never a key set to nothing (cosmos(7))" {
+	before=$(store_snapshot)
+	COSMOS_HOST_WORKDIR= run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_failure 1
+	assert_output "cosmos-submit: stdin:1: COSMOS_HOST_WORKDIR: '' is empty"
+	assert_equal "$(store_snapshot)" "$before"
+	grep -q "empty one" "$BATS_TEST_DIRNAME/../man/cosmos.7"
 }

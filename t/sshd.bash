@@ -40,7 +40,7 @@ sshd_start() {
 			PasswordAuthentication no
 			KbdInteractiveAuthentication no
 			Subsystem sftp internal-sftp
-			SetEnv PATH=$SSHD_DIR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin STANDIN_STATE=$SSHD_DIR/state
+			SetEnv PATH=$SSHD_DIR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin STANDIN_STATE=$SSHD_DIR/state ${SSHD_SETENV:-}
 			MaxStartups 200:30:400
 			LogLevel INFO
 		EOF

@@ -1,0 +1,38 @@
+/*
+ * backend_shell.h - the operations the shell backends (backend_shell.c)
+ * lend to other kinds that also keep a work dir of our scripts and talk
+ * to cosmos-ctl there: staging by content, moving starts along, poll,
+ * cancel, log and fetch (with the kind's runtime word, r->runtime).
+ */
+#ifndef COSMOS_BACKEND_SHELL_H
+#define COSMOS_BACKEND_SHELL_H
+
+#include "backend.h"
+#include "shell.h"
+
+char *shell_stage(struct remote *r, const char *local, const char *source_run);
+int shell_step(struct remote *r, struct bjob *j);
+int shell_wait(struct remote *r);
+int shell_poll(struct remote *r, struct poll_item *v, size_t n);
+int shell_cancel(struct remote *r, const cJSON *rec);
+int shell_log(struct remote *r, const cJSON *rec, int follow);
+int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size);
+
+/*
+ * A start in flight, as every shell-like kind makes it: the transport's
+ * job (remote_start) and what the run will be called once it is known.
+ */
+struct bjob {
+	struct rjob *job;
+	char handle[64];
+};
+
+/* "[ no runs/ID.sh ] && copy job.sh from stdin into runs/ID.sh; ": the
+ * start command's head; the job is started once (exit JOB_ALREADY, after
+ * again, shell text of ours, when the job file is there). */
+void shell_job_file(struct sbuf *b, const char *id, const char *again);
+
+/* Trailing blanks and newlines off b; its text, or NULL if none is left. */
+const char *shell_chomp(struct sbuf *b);
+
+#endif

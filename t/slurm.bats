@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# The slurm backend against a real single-node Slurm on loopback
+# (t/slurm.bash), reached as a login node through the sshd test host.
+# Jobs run the reference engine in the work dir (container = none).
+
+load helper
+load sshd
+load slurm
+
+setup_file() {
+	[ "$(id -u)" = 0 ] || skip "slurmd needs root"
+	slurm_prepare
+	export SSHD_SETENV="SLURM_CONF=$SLURM_CONF"
+	sshd_start
+	slurm_start
+	{
+		slurm_host cluster engine=reference partition=gpu
+		slurm_host cluster-slow "engine=$SSHD_DIR/bin/model"
+	} >>"$COSMOS_CONFIG"
+	cp "$BATS_TEST_DIRNAME/standin/squeue" "$SSHD_DIR/bin/"
+}
+
+teardown_file() {
+	slurm_stop
+	sshd_stop
+}
+
+teardown() {
+	standin_model clear
+	rm -f "$SSHD_DIR/state/squeue-says"
+}
+
+cluster() { echo "$SSHD_DIR/cluster"; }
+wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
+
+@test "an upscale on the cluster is one Slurm job: its id is the handle, and Slurm ran it" {
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit --host cluster"
+	assert_success
+	id=$(jq -r .id <<<"$output")
+	job=$(jq -r .job.handle <<<"$output")
+	assert_equal "$(jq -r '[.backend, .host, .status, .job.runtime, .job.job_name, .job.partition] | join(" ")' <<<"$output")" \
+		"slurm cluster submitted slurm cosmos_upscale_${id:0:8} gpu"
+	[[ $job =~ ^[0-9]+$ ]]
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$COSMOS_DIR/runs/$id/output.mp4"
+	assert_output 3840,2112
+	# Slurm's own record of it: the job completion log.
+	grep -q "JobId=$job .*Name=cosmos_upscale_${id:0:8} .*JobState=COMPLETED" "$SLURM_DIR/log/jobcomp.log"
+}
+
+@test "a job that fails on the cluster is failed with its exit code" {
+	id=$(cosmos-spec upscale --video /etc/hostname | cosmos-submit --host cluster 2>/dev/null | jq -r .id) || true
+	# A file that is no video: the engine fails.
+	run wait_all "$id"
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, .exit_code] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "failed 1"
+}
+
+@test "a job held in the queue stays submitted, with Slurm's reason; released, it completes" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-submit --host cluster | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	assert_equal "$(squeue -h -j "$job" -o '%T %r')" "PENDING JobHeldUser"
+	# The scheduler's reason is kept, and shown by cosmos status.
+	run cosmos-sync "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.queue_reason] | join(" ")' <<<"$output")" "submitted JobHeldUser"
+	run cosmos-sync "$id"
+	assert_output ""
+	run script -qec "cosmos status" /dev/null
+	assert_output --regexp "$id +upscale +.*submitted.* +cluster +.* JobHeldUser"
+	scontrol release "$job"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.queue_reason] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "completed "
+}
+
+@test "cosmos kill cancels the Slurm job; the run is cancelled and stays so" {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" = RUNNING ] && break; sleep 0.2; done
+	run cosmos-sync "$id"
+	assert_equal "$(jq -r .status <<<"$output")" running
+	run cosmos kill "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled
+	for i in $(seq 50); do [ "$(squeue -h -t all -j "$job" -o %T)" = CANCELLED ] && break; sleep 0.2; done
+	assert_equal "$(squeue -h -t all -j "$job" -o %T)" CANCELLED
+	run cosmos-sync "$id"
+	assert_output ""
+	run cosmos-sync --log "$id"
+	assert_line --regexp '^\[COSMOS_CANCELLED\] '
+}
+
+@test "a job Slurm cancelled behind our back, or a state cosmos does not know, is failed, never completed" {
+	standin_model sleep 30
+	ids=$({ cosmos-spec upscale --video "$CLIPS/full/color.mp4"; cosmos-spec upscale --video "$CLIPS/color-only/color.mp4"; } |
+		cosmos-submit --host cluster-slow | jq -r .id)
+	read -r a b <<<"$(echo $ids)"
+	scancel "$(jq -r .job.handle "$COSMOS_DIR/runs/$a.json")"
+	# The second: Slurm answers with a state word cosmos has never seen.
+	echo "$(jq -r .job.handle "$COSMOS_DIR/runs/$b.json") WARPED None" >"$SSHD_DIR/state/squeue-says"
+	for i in $(seq 50); do [ "$(squeue -h -t all -j "$(jq -r .job.handle "$COSMOS_DIR/runs/$a.json")" -o %T)" = CANCELLED ] && break; sleep 0.2; done
+	run cosmos-sync $ids
+	assert_success
+	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join("|")' "$COSMOS_DIR/runs/$a.json")" \
+		"failed|cancelled|Slurm ended the job: CANCELLED"
+	assert_equal "$(jq -r '[.status, .reason] | join("|")' "$COSMOS_DIR/runs/$b.json")" \
+		"failed|unknown Slurm state 'WARPED'"
+	scancel "$(jq -r .job.handle "$COSMOS_DIR/runs/$b.json")"
+}
+
+@test "with the controller down, a sync changes nothing and says the host is unavailable" {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
+	slurm_stop_ctld
+	before=$(store_snapshot)
+	run --separate-stderr timeout 120 cosmos-sync "$id"
+	slurm_start_ctld
+	assert_failure 4
+	assert_output ""
+	[[ $stderr == "cosmos-sync: cluster-slow: status: cosmos-ctl: squeue failed: "* ]]
+	assert_equal "$(store_snapshot)" "$before"
+	cosmos kill "$id" >/dev/null
+}
+
+@test "a packed batch on the cluster is one Slurm job; each child gets its video" {
+	ps=$(for i in 1 2 3; do make_prompt "prompt $i" "$CLIPS/full"; done | tr '\n' ' ')
+	run --separate-stderr bash -c "cosmos-spec transfer --weights vis=0.5 $ps | cosmos-batch --packed --host cluster"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	[[ $(jq -r .job.handle "$COSMOS_DIR/runs/$b.json") =~ ^[0-9]+$ ]]
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | tr '\n' ' ')" "completed completed completed "
+	assert_equal "$(grep -c "Name=cosmos_batch_${b:0:8} " "$SLURM_DIR/log/jobcomp.log")" 1
+}
