@@ -78,6 +78,16 @@ struct backend {
 	/* A finished start: 0 started (job receives handle and the kind's own
 	 * fields), STARTED_BEFORE, or an exit code class with r->err.  Frees j. */
 	int (*started)(struct remote *r, struct bjob *j, cJSON *job);
+	/*
+	 * Optional (NULL where a kind has none): start runs ids[0..n) as one
+	 * unit, a Slurm job array, with at most max_running at once (0: no
+	 * limit); jobs and ecs as for start; name names the unit.  Moved by
+	 * step and wait; finished by started_many, which gives each run's
+	 * job patch (as started does) into jobs_out[i], and frees j.
+	 */
+	struct bjob *(*start_many)(struct remote *r, const char *name, const char *const *ids,
+	    const char *const *models, const cJSON *const *jobs, const cJSON *const *ecs, int n, int max_running);
+	int (*started_many)(struct remote *r, struct bjob *j, cJSON *const *jobs_out, int n);
 	/* The state of every run in v (all of this host's) in one round trip. */
 	int (*poll)(struct remote *r, struct poll_item *v, size_t n);
 	int (*cancel)(struct remote *r, const cJSON *rec);

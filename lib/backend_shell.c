@@ -400,10 +400,10 @@ int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char
 
 const struct backend backend_docker = {
 	"docker", configure_docker, open_docker, shell_stage, start, shell_step, shell_wait, started,
-	shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
 };
 
 const struct backend backend_local = {
 	"local", configure_local, open_local, shell_stage, start, shell_step, shell_wait, started,
-	shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
 };

@@ -20,6 +20,7 @@
 #include "job.h"
 #include "record.h"
 #include "remote.h"
+#include "store.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -72,8 +73,9 @@ static void flag(struct sbuf *b, const char *key, const char *value)
 	free(w);
 }
 
-/* What the job runs, as a shell command: cosmos-job, maybe in a container. */
-static char *job_command(const struct host *h, const char *id)
+/* What the job runs, as a shell command: cosmos-job, maybe in a
+ * container, for the run whose id the shell word run gives. */
+static char *job_command(const struct host *h, const char *run)
 {
 	struct sbuf c = {0};
 	const char *how = h->container ? h->container : "none";
@@ -86,8 +88,52 @@ static char *job_command(const struct host *h, const char *id)
 		sb_quote(&c, h->image);
 	}
 	sb_puts(&c, c.len ? " sh bashscripts/cosmos-job " : "sh bashscripts/cosmos-job ");
-	sb_quote(&c, id);
+	sb_puts(&c, run);
 	return c.s;
+}
+
+/* The sbatch words every job of this host gets, after --job-name. */
+static void sbatch_options(struct sbuf *b, const struct host *h, const char *log)
+{
+	sb_puts(b, " --chdir=\"$PWD\"");
+	flag(b, "output", log);
+	flag(b, "partition", h->partition);
+	flag(b, "gres", h->gres ? h->gres : "gpu:1");
+	flag(b, "time", h->time_limit);
+	flag(b, "account", h->account);
+	flag(b, "qos", h->qos);
+	if (h->engine) {
+		char *e = xasprintf("ALL,COSMOS_ENGINE=%s", h->engine);
+		flag(b, "export", e);
+		free(e);
+	}
+	/* sbatch_options is split on blanks: each word is passed on quoted. */
+	char *opts = xstrdup(h->sbatch_options ? h->sbatch_options : ""), *save = NULL;
+	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		sb_puts(b, " ");
+		sb_quote(b, t);
+	}
+	free(opts);
+}
+
+/* "jid=$(sbatch ...) || exit $?; echo $jid >JOBIDFILE; echo $jid": the
+ * job id kept on the host, for a submit that finds the job started. */
+static void sbatch_tail(struct sbuf *b, const char *wrap, const char *jobid_file)
+{
+	flag(b, "wrap", wrap);
+	sb_puts(b, ") || exit $?; echo \"$jid\" >");
+	sb_quote(b, jobid_file);
+	sb_puts(b, "; echo \"$jid\"");
+}
+
+/* The shell text that tells a started job's id again (see shell_job_file). */
+static char *tell_again(const char *jobid_file)
+{
+	struct sbuf q = {0};
+	sb_quote(&q, jobid_file);
+	char *t = xasprintf("cat %s 2>/dev/null; ", q.s);
+	sb_free(&q);
+	return t;
 }
 
 static struct bjob *start(struct remote *r, const char *id, const char *model, const cJSON *job, const cJSON *ec)
@@ -95,47 +141,93 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	const struct host *h = &r->host;
 	struct bjob *s = xmalloc(sizeof *s);
 	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
-	/* The job id is kept in runs/ID.jobid, and told again to a submit
-	 * that finds the run started before. */
-	char *jobid = xasprintf("runs/%s.jobid", id), *again = NULL;
-	struct sbuf q = {0}, b = {0};
-	sb_quote(&q, jobid);
-	again = xasprintf("cat %s 2>/dev/null; ", q.s);
+	char *jobid = xasprintf("runs/%s.jobid", id), *again = tell_again(jobid);
+	struct sbuf b = {0}, q = {0};
+	sb_quote(&q, id);
+	char *log = xasprintf("runs/%s.slurm.log", id), *cmd = job_command(h, q.s);
+	sb_free(&q);
 	shell_job_file(&b, id, again);
-	free(again);
 	sb_puts(&b, "jid=$(sbatch --parsable");
 	flag(&b, "job-name", s->handle);
-	sb_puts(&b, " --chdir=\"$PWD\"");
-	char *out = xasprintf("runs/%s.slurm.log", id);
-	flag(&b, "output", out);
-	free(out);
-	flag(&b, "partition", h->partition);
-	flag(&b, "gres", h->gres ? h->gres : "gpu:1");
-	flag(&b, "time", h->time_limit);
-	flag(&b, "account", h->account);
-	flag(&b, "qos", h->qos);
-	if (h->engine) {
-		char *e = xasprintf("ALL,COSMOS_ENGINE=%s", h->engine);
-		flag(&b, "export", e);
-		free(e);
-	}
-	/* sbatch_options is split on blanks: each word is passed on quoted. */
-	char *opts = xstrdup(h->sbatch_options ? h->sbatch_options : ""), *save = NULL;
-	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-		sb_puts(&b, " ");
-		sb_quote(&b, t);
-	}
-	free(opts);
-	char *cmd = job_command(h, id);
-	flag(&b, "wrap", cmd);
-	free(cmd);
-	sb_printf(&b, ") || exit $?; echo \"$jid\" >%s; echo \"$jid\"", q.s);
-	sb_free(&q);
-	free(jobid);
+	sbatch_options(&b, h, log);
+	sbatch_tail(&b, cmd, jobid);
 	char *text = job_script(model, job, ec);
 	s->job = remote_start(r, b.s, text, strlen(text));
 	free(text);
+	free(cmd);
+	free(log);
+	free(again);
+	free(jobid);
 	sb_free(&b);
+	if (!s->job) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * A job array: task i runs cosmos-job for ids[i], read from the list
+ * runs/FIRST.ids.  One command writes every job script (from stdin,
+ * each after a line "#cosmos-job-NONCE ID": the nonce is random, so no
+ * line of a script can pass for one, and each ID is checked again), the
+ * list, and calls sbatch once.  If any job script is there already, the
+ * array was started before: its job id is told again.
+ */
+static struct bjob *start_many(struct remote *r, const char *name, const char *const *ids, const char *const *models,
+    const cJSON *const *jobs, const cJSON *const *ecs, int n, int max_running)
+{
+	const struct host *h = &r->host;
+	char nonce[ID_LEN + 1];
+	id_new(ID_RUN, nonce);
+	char *marker = xasprintf("#cosmos-job-%s ", nonce + 3);
+	char *jobid = xasprintf("runs/%s.jobid", ids[0]), *list = xasprintf("runs/%s.ids", ids[0]);
+	char *log = xasprintf("runs/%s.slurm.%%a.log", ids[0]), *again = tell_again(jobid);
+	struct sbuf b = {0}, in = {0};
+	sb_puts(&b, "f=; while IFS= read -r l || [ -n \"$l\" ]; do case $l in ");
+	sb_quote(&b, marker);
+	sb_puts(&b, "*) i=${l#");
+	sb_quote(&b, marker);
+	sb_puts(&b, "}; case $i in rs_*[!0-9a-f]*) exit 2 ;; rs_*) ;; *) exit 2 ;; esac; "
+	            "[ ${#i} -eq 35 ] || exit 2; f=runs/$i.sh; [ ! -e \"$f\" ] || { ");
+	sb_puts(&b, again);
+	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " "99" "; }; : >\"$f\" || exit 1; continue ;; esac; "
+	            "[ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; printf '%s\\n'");
+	for (int i = 0; i < n; i++) {
+		sb_puts(&b, " ");
+		sb_quote(&b, ids[i]);
+		char *text = job_script(models[i], jobs[i], ecs[i]);
+		sb_printf(&in, "%s%s\n%s", marker, ids[i], text);
+		free(text);
+	}
+	sb_puts(&b, " >");
+	sb_quote(&b, list);
+	sb_puts(&b, " || exit 1; jid=$(sbatch --parsable");
+	flag(&b, "job-name", name);
+	char *range = max_running > 0 ? xasprintf("0-%d%%%d", n - 1, max_running) : xasprintf("0-%d", n - 1);
+	flag(&b, "array", range);
+	free(range);
+	sbatch_options(&b, h, log);
+	/* Task i's run id is line i+1 of the list, read where the task runs. */
+	struct sbuf w = {0};
+	sb_puts(&w, "i=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" ");
+	sb_quote(&w, list);
+	sb_puts(&w, ") && exec ");
+	char *cmd = job_command(h, "\"$i\"");
+	sb_puts(&w, cmd);
+	free(cmd);
+	sbatch_tail(&b, w.s, jobid);
+	sb_free(&w);
+	struct bjob *s = xmalloc(sizeof *s);
+	snprintf(s->handle, sizeof s->handle, "%s", name);
+	s->job = remote_start(r, b.s, in.s, in.len);
+	sb_free(&b);
+	sb_free(&in);
+	free(marker);
+	free(jobid);
+	free(list);
+	free(log);
+	free(again);
 	if (!s->job) {
 		free(s);
 		return NULL;
@@ -176,7 +268,38 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 	return rc;
 }
 
+/* Each task's handle is JOBID_INDEX, as squeue -r shows it. */
+static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, int n)
+{
+	int st = remote_job_status(s->job), rc = 0;
+	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
+	size_t digits = out->s ? strspn(out->s, "0123456789") : 0;
+	if (st < 0)
+		rc = EX_UNAVAIL;
+	else if ((st != 0 && st != JOB_ALREADY) || !digits || digits > 18) {
+		snprintf(r->err, sizeof r->err, "sbatch refused the job array: %s",
+		    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
+		rc = EX_SOME;
+	} else {
+		out->s[digits] = '\0';
+		for (int i = 0; i < n; i++) {
+			char *handle = xasprintf("%s_%d", out->s, i);
+			jset_str(jobs[i], "handle", handle);
+			jset_str(jobs[i], "runtime", "slurm");
+			jset_str(jobs[i], "job_name", s->handle);
+			jset_str(jobs[i], "array_job_id", out->s);
+			if (r->host.partition)
+				jset_str(jobs[i], "partition", r->host.partition);
+			free(handle);
+		}
+		rc = st == JOB_ALREADY ? STARTED_BEFORE : 0;
+	}
+	remote_job_free(s->job);
+	free(s);
+	return rc;
+}
+
 const struct backend backend_slurm = {
 	"slurm", configure, open_host, shell_stage, start, shell_step, shell_wait, started,
-	shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
+	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
 };

@@ -22,7 +22,7 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
 }
 
-static pid_t start_submit(const char *host, int *in, int *out, int *err)
+static pid_t start_submit(const char *host, int together, int *in, int *out, int *err)
 {
 	int pi[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
 	pid_t pid = -1;
@@ -44,7 +44,15 @@ static pid_t start_submit(const char *host, int *in, int *out, int *err)
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		char *p = sibling("cosmos-submit");
-		char *argv[] = {"cosmos-submit", host ? "--host" : NULL, (char *)host, NULL};
+		char *argv[5], **a = argv;
+		*a++ = "cosmos-submit";
+		if (together)
+			*a++ = "--together";
+		if (host) {
+			*a++ = "--host";
+			*a++ = (char *)host;
+		}
+		*a = NULL;
 		execvp(p, argv);
 		_exit(127);
 	}
@@ -61,6 +69,7 @@ static pid_t start_submit(const char *host, int *in, int *out, int *err)
 struct feed {
 	struct feed_item *v;
 	int n, fed;
+	int all; /* submit said {"feed":"all"}: it starts them as one */
 };
 
 /* Lines of submit's output that tell how a fed request went. */
@@ -68,6 +77,8 @@ static void outcome_of_record(struct feed *fd, const char *line)
 {
 	cJSON *r = cJSON_Parse(line);
 	const char *id = jstr(r, "id"), *st = jstr(r, "status");
+	if (jstr(r, "feed") && !strcmp(jstr(r, "feed"), "all"))
+		fd->all = 1;
 	for (int i = 0; id && i < fd->n; i++) {
 		struct feed_item *c = &fd->v[i];
 		if (strcmp(c->id, id) || c->known)
@@ -123,11 +134,11 @@ static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
 	return 0;
 }
 
-void feed_submit(const char *host, long delay_ms, struct feed_item *v, int n, feed_fn told_fn, void *arg)
+void feed_submit(const char *host, long delay_ms, int together, struct feed_item *v, int n, feed_fn told_fn, void *arg)
 {
-	struct feed f = {v, n, 0};
+	struct feed f = {v, n, 0, 0};
 	int in, out, errfd;
-	pid_t pid = start_submit(host, &in, &out, &errfd);
+	pid_t pid = start_submit(host, together, &in, &out, &errfd);
 	if (pid < 0) {
 		/* Nothing was fed: every item failed, with why. */
 		char *why = xasprintf("cannot start cosmos-submit: %s", strerror(errno));
@@ -144,6 +155,8 @@ void feed_submit(const char *host, long delay_ms, struct feed_item *v, int n, fe
 	double next_at = 0;
 	struct sbuf oacc = {0}, eacc = {0};
 	while (told < n) {
+		if (f.all)
+			window = n, next_at = 0;
 		if (f.fed < n && f.fed - told < window && now_ms() >= next_at) {
 			const char *r = v[f.fed].request;
 			if (write(in, r, strlen(r)) < 0 || write(in, "\n", 1) < 0)

@@ -30,6 +30,7 @@ static const struct field {
 	I("io_timeout", io_timeout), S("backend", backend), S("engine", engine),
 	S("partition", partition), S("gres", gres), S("time_limit", time_limit), S("account", account),
 	S("qos", qos), S("sbatch_options", sbatch_options), S("container", container),
+	I("max_running", max_running),
 	{"default", F_BOOL, (size_t)-1},
 #undef S
 #undef I

@@ -39,6 +39,7 @@ struct host {
 	char *engine;        /* COSMOS_ENGINE for cosmos-job, where the kind passes it */
 	/* slurm: */
 	char *partition, *gres, *time_limit, *account, *qos, *sbatch_options, *container;
+	int max_running;     /* a job array's tasks at once (0: no limit) */
 };
 
 /*

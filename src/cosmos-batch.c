@@ -327,7 +327,7 @@ static void completed_event(struct batch *b, int ok)
 static int run_batch(struct batch *b)
 {
 	started_event(b);
-	feed_submit(b->host, b->delay_ms, b->v, b->n, fed, b);
+	feed_submit(b->host, b->delay_ms, 1, b->v, b->n, fed, b);
 	int ok = 0;
 	for (int i = 0; i < b->n; i++)
 		ok += b->v[i].ok;
@@ -367,7 +367,7 @@ static int run_packed(struct batch *b)
 	struct feed_item job = {.request = b->packed_req, .ok = !b->packed_req};
 	memcpy(job.id, b->id, sizeof job.id);
 	if (b->packed_req)
-		feed_submit(b->host, b->delay_ms, &job, 1, NULL, NULL);
+		feed_submit(b->host, b->delay_ms, 0, &job, 1, NULL, NULL);
 	cJSON *parent = store_load(b->id), *patch = cJSON_CreateObject();
 	const char *st = jstr(parent, "status");
 	if (job.ok) {

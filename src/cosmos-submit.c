@@ -1,7 +1,7 @@
 /*
  * cosmos-submit - start the requests read on stdin as runs on a GPU host.
  *
- *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--dry-run]
+ *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run]
  *
  * For each request line: make the run record (pending), stage its inputs
  * on the host by content, start the job detached, record what the
@@ -41,11 +41,12 @@ struct opts {
 	const char *host;
 	long delay_ms;
 	int dry_run;
+	int together; /* as one unit where the backend can (a job array) */
 };
 
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: cosmos-submit [--host NAME] [--delay MS] [--dry-run] [-] < requests\n");
+	fprintf(stderr, "usage: cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run] [-] < requests\n");
 	exit(EX_USAGE_);
 }
 
@@ -145,7 +146,12 @@ static int claim_run(struct items *it, const char *id, const char *model, struct
 }
 
 /* Start one request; its result comes from land(). */
-static void launch(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
+/*
+ * Everything before the start: the host, the run's record (claimed or
+ * made), its spec kept locally, its inputs staged.  The job to start, or
+ * NULL when the line is done (f->rc says how).
+ */
+static cJSON *prepare(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
 {
 	memset(f, 0, sizeof *f);
 	f->claim = -1;
@@ -153,19 +159,19 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	const char *host = jstr(req, "host") ? jstr(req, "host") : o->host;
 	if (o->dry_run) {
 		f->rc = dry_run(it, req, host);
-		return;
+		return NULL;
 	}
 	char err[512];
 	struct remote *r = remote_get(host, err, sizeof err);
 	if (!r) {
 		item_warn(it, "%s", err);
 		f->rc = EX_SOME;
-		return;
+		return NULL;
 	}
 	if (r->failed) {
 		item_warn(it, "%s", r->err);
 		f->rc = r->code;
-		return;
+		return NULL;
 	}
 	const char *model = jstr(req, "model_type");
 	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
@@ -173,7 +179,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 		/* A run made beforehand (a batch's child): it must still be pending. */
 		if (claim_run(it, jstr(req, "run_id"), model, r, f) < 0) {
 			f->rc = EX_SOME;
-			return;
+			return NULL;
 		}
 	} else {
 		cJSON *rec = run_new(model);
@@ -205,16 +211,27 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 		fail_run(f->id, r->err);
 		f->rc = EX_SOME;
 		cJSON_Delete(job);
-		return;
+		return NULL;
 	}
 	f->uploaded = r->sent - sent_before;
 	f->r = r;
-	f->job = r->ops->start(r, f->id, model, job, ec);
+	return job;
+}
+
+/* Start one request; its result comes from land(). */
+static void launch(struct items *it, cJSON *req, const struct opts *o, struct flight *f)
+{
+	cJSON *job = prepare(it, req, o, f);
+	if (!job)
+		return;
+	f->job = f->r->ops->start(f->r, f->id, jstr(req, "model_type"), job,
+	    cJSON_GetObjectItemCaseSensitive(req, "execution_config"));
 	cJSON_Delete(job);
 	if (!f->job) {
-		item_warn(it, "%s: %s", f->id, r->err);
-		fail_run(f->id, r->err);
+		item_warn(it, "%s: %s", f->id, f->r->err);
+		fail_run(f->id, f->r->err);
 		f->rc = EX_UNAVAIL;
+		f->r = NULL;
 	}
 }
 
@@ -294,6 +311,120 @@ static void record_worst(int *worst, int rc)
 	*worst = exit_worst(*worst, rc);
 }
 
+/* One member of a job array: its flight, and what the start needs. */
+struct member {
+	struct flight f;
+	cJSON *job, *req;
+};
+
+/* Mark a member submitted with its job fields, and print it. */
+static void submitted(struct flight *f, cJSON *job_o, int before)
+{
+	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	jset(patch, "job", job_o);
+	if (!before)
+		jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
+	jset_str(patch, "status", "submitted");
+	jset_str(patch, "submitted_at", ts);
+	if (store_update(f->id, record_patch, patch, &now) < 0)
+		err_(EX_STORE, "cannot update run %s", f->id);
+	record_print(now);
+	cJSON_Delete(now);
+	cJSON_Delete(patch);
+}
+
+/*
+ * --together on a host whose backend starts many runs as one unit (a
+ * Slurm job array): say so to the feeder ({"feed":"all"}), read every
+ * request, prepare each (a bad one fails alone), and start the rest at
+ * once.  0 with *worst updated, or -1 when the host cannot (then the
+ * caller goes on line by line with first).
+ */
+static int together(struct items *it, cJSON *first, const struct opts *o, int *worst)
+{
+	const char *host = jstr(first, "host") ? jstr(first, "host") : o->host;
+	char err[512];
+	struct remote *r = o->dry_run ? NULL : remote_get(host, err, sizeof err);
+	if (!r || r->failed || !r->ops->start_many)
+		return -1;
+	printf("{\"feed\":\"all\"}\n");
+	fflush(stdout);
+	struct member *m = NULL;
+	int n = 0;
+	for (cJSON *req = first; req; ) {
+		m = xrealloc(m, (size_t)(n + 1) * sizeof *m);
+		struct member *x = &m[n];
+		const char *h = jstr(req, "host") ? jstr(req, "host") : o->host;
+		if ((h || host) && (!h || !host || strcmp(h, host))) {
+			item_warn(it, "a job array runs on one host: this request's is not the first's");
+			record_worst(worst, EX_SOME);
+			cJSON_Delete(req);
+		} else if ((x->job = prepare(it, req, o, &x->f))) {
+			x->req = req;
+			n++;
+		} else {
+			record_worst(worst, x->f.rc);
+			store_unclaim(x->f.claim);
+			cJSON_Delete(req);
+		}
+		const char *line, *why = "not a JSON object";
+		for (req = NULL; !req && (line = items_next(it));) {
+			req = parse_line(line, &why);
+			if (!cJSON_IsObject(req) || (why = job_check(req))) {
+				item_warn(it, "%s", why);
+				record_worst(worst, EX_SOME);
+				cJSON_Delete(req);
+				req = NULL;
+			}
+		}
+	}
+	if (n) {
+		const char **ids = xmalloc((size_t)n * sizeof *ids), **models = xmalloc((size_t)n * sizeof *models);
+		const cJSON **jobs = xmalloc((size_t)n * sizeof *jobs), **ecs = xmalloc((size_t)n * sizeof *ecs);
+		cJSON **outs = xmalloc((size_t)n * sizeof *outs);
+		for (int i = 0; i < n; i++) {
+			ids[i] = m[i].f.id;
+			models[i] = jstr(m[i].req, "model_type");
+			jobs[i] = m[i].job;
+			ecs[i] = cJSON_GetObjectItemCaseSensitive(m[i].req, "execution_config");
+			outs[i] = cJSON_CreateObject();
+		}
+		const char *batch = jstr(ecs[0], "batch_run_id");
+		char *name = xasprintf("cosmos_batch_%.8s", batch && id_kind(batch) == ID_RUN ? batch : ids[0]);
+		struct bjob *j = r->ops->start_many(r, name, ids, models, jobs, ecs, n, r->host.max_running);
+		int st = j ? 0 : EX_UNAVAIL;
+		while (j && (st = r->ops->step(r, j)) != STEP_DONE && st >= 0)
+			if (st == STEP_BLOCKED && r->ops->wait(r) < 0)
+				break;
+		st = j ? r->ops->started_many(r, j, outs, n) : st;
+		for (int i = 0; i < n; i++) {
+			if (st == 0 || st == STARTED_BEFORE)
+				submitted(&m[i].f, outs[i], st == STARTED_BEFORE);
+			else {
+				struct items where = {0};
+				memcpy(where.where, m[i].f.where, sizeof where.where);
+				item_warn(&where, "%s: %s", m[i].f.id, r->err);
+				fail_run(m[i].f.id, r->err);
+				cJSON_Delete(outs[i]);
+			}
+			store_unclaim(m[i].f.claim);
+			cJSON_Delete(m[i].job);
+			cJSON_Delete(m[i].req);
+		}
+		record_worst(worst, st == STARTED_BEFORE ? 0 : st);
+		free(name);
+		free(ids);
+		free(models);
+		free(jobs);
+		free(ecs);
+		free(outs);
+	}
+	free(m);
+	return 0;
+}
+
 static void pause_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -307,10 +438,11 @@ int main(int argc, char **argv)
 		{"host", required_argument, NULL, 'h'},
 		{"delay", required_argument, NULL, 'd'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"together", no_argument, NULL, 't'},
 		{0, 0, 0, 0},
 	};
 	struct opts o = {0};
-	int c;
+	int c, tried = 0;
 	progname = "cosmos-submit";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
@@ -321,6 +453,7 @@ int main(int argc, char **argv)
 				errx_(EX_USAGE_, "--delay: '%s' is not a number of milliseconds", shown(optarg));
 			break;
 		case 'n': o.dry_run = 1; break;
+		case 't': o.together = 1; break;
 		default: usage();
 		}
 	}
@@ -347,6 +480,8 @@ int main(int argc, char **argv)
 		if (!cJSON_IsObject(req) || (why = job_check(req))) {
 			item_warn(&it, "%s", why);
 			rc = EX_SOME;
+		} else if (o.together && !tried++ && together(&it, req, &o, &worst) == 0) {
+			break; /* every request went into one start */
 		} else {
 			if (qlen == IN_FLIGHT)
 				rc = land_oldest();

@@ -16,8 +16,9 @@ setup_file() {
 	{
 		slurm_host cluster engine=reference partition=gpu
 		slurm_host cluster-slow "engine=$SSHD_DIR/bin/model"
+		slurm_host cluster-two engine=reference max_running=2
 	} >>"$COSMOS_CONFIG"
-	cp "$BATS_TEST_DIRNAME/standin/squeue" "$SSHD_DIR/bin/"
+	cp "$BATS_TEST_DIRNAME/standin/squeue" "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/"
 }
 
 teardown_file() {
@@ -136,4 +137,46 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_success
 	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | tr '\n' ' ')" "completed completed completed "
 	assert_equal "$(grep -c "Name=cosmos_batch_${b:0:8} " "$SLURM_DIR/log/jobcomp.log")" 1
+}
+
+@test "a fan-out batch of five on the cluster is one sbatch: a job array of five tasks, two at a time" {
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr bash -c "for i in 1 2 3 4 5; do cosmos-spec upscale --video '$CLIPS/full/color.mp4' --prompt \"take \$i\"; done |
+		cosmos-batch --host cluster-two --delay 1500"
+	assert_success
+	assert_equal "$(jq -r .event <<<"$output" | tr '\n' ' ')" \
+		"batch.started batch.progress batch.progress batch.progress batch.progress batch.progress batch.completed "
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	tail -n 1 "$SSHD_DIR/state/sbatch.log" | grep -q -- "--array=0-4%2"
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	run cosmos-manifest --batch "$b"
+	job=$(jq -r .job.array_job_id <<<"${lines[0]}")
+	[[ $job =~ ^[0-9]+$ ]]
+	assert_equal "$(jq -r .job.handle <<<"$output" | tr '\n' ' ')" "${job}_0 ${job}_1 ${job}_2 ${job}_3 ${job}_4 "
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | sort | uniq -c | tr -s ' ')" " 5 completed"
+	# Each task ran its own child: its prompt reached its own spec.
+	for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do
+		assert_file_exists "$COSMOS_DIR/runs/$c/output.mp4"
+	done
+	assert_equal "$(for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do jq -r .prompt "$(cluster)/outputs/run_$c/spec_used.json"; done | tr '\n' ,)" \
+		"take 1,take 2,take 3,take 4,take 5,"
+}
+
+@test "cancelling one task of an array, then the whole batch" {
+	standin_model sleep 30
+	run --separate-stderr bash -c "for i in 1 2 3; do cosmos-spec upscale --video '$CLIPS/full/color.mp4'; done | cosmos-batch --host cluster-slow --delay 0"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	c0=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
+	run cosmos kill "$c0"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c0.json")" cancelled
+	run cosmos kill "$b"
+	assert_success
+	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | tr '\n' ' ')" "cancelled cancelled cancelled "
+	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/$c0.json")
+	for i in $(seq 50); do [ -z "$(squeue -h -r -j "$job" -t PENDING,RUNNING -o %i)" ] && break; sleep 0.2; done
+	assert_equal "$(squeue -h -r -j "$job" -t PENDING,RUNNING -o %i)" ""
 }
