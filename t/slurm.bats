@@ -17,6 +17,7 @@ setup_file() {
 		slurm_host cluster engine=reference partition=gpu
 		slurm_host cluster-slow "engine=$SSHD_DIR/bin/model"
 		slurm_host cluster-two engine=reference max_running=2
+		slurm_host cluster-short "engine=$SSHD_DIR/bin/model" time_limit=1
 	} >>"$COSMOS_CONFIG"
 	cp "$BATS_TEST_DIRNAME/standin/squeue" "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/"
 }
@@ -179,4 +180,13 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/$c0.json")
 	for i in $(seq 50); do [ -z "$(squeue -h -r -j "$job" -t PENDING,RUNNING -o %i)" ] && break; sleep 0.2; done
 	assert_equal "$(squeue -h -r -j "$job" -t PENDING,RUNNING -o %i)" ""
+}
+
+@test "a job over its time limit is failed with reason_code timeout (Slurm's limits are whole minutes: about 90 s)" {
+	standin_model sleep 300
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-short | jq -r .id)
+	run cosmos-sync --wait --interval 3 --timeout 200 "$id"
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join("|")' "$COSMOS_DIR/runs/$id.json")" \
+		"failed|timeout|Slurm ended the job: TIMEOUT"
 }
