@@ -38,11 +38,17 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 	if (!st)
 		return NULL;
 	if (a->state == RUN_QUEUED) {
-		/* Still queued: only why (the scheduler's reason) may change. */
-		if (!*a->reason || (waits && !strcmp(waits, a->reason)))
+		/* Still queued: only why (the scheduler's reason) may change.
+		 * Queued again after running (requeued, or preempted and put
+		 * back): the status stays, the count of requeues grows once. */
+		int again = !strcmp(st, "running") && !waits;
+		const char *why = *a->reason ? a->reason : again ? "requeued" : NULL;
+		if (!why || (waits && !strcmp(waits, why)))
 			return NULL;
-		cJSON *p = cJSON_CreateObject();
-		jset_str(jobj(p, "job"), "queue_reason", a->reason);
+		cJSON *p = cJSON_CreateObject(), *job = jobj(p, "job");
+		jset_str(job, "queue_reason", why);
+		if (again)
+			jset_num(job, "requeues", jnum(jget(rec, "job"), "requeues", 0) + 1);
 		return p;
 	}
 	cJSON *p = cJSON_CreateObject();

@@ -190,3 +190,21 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join("|")' "$COSMOS_DIR/runs/$id.json")" \
 		"failed|timeout|Slurm ended the job: TIMEOUT"
 }
+
+@test "a job Slurm requeues stays running, and its requeue count grows once" {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" = RUNNING ] && break; sleep 0.2; done
+	run cosmos-sync "$id"
+	assert_equal "$(jq -r .status <<<"$output")" running
+	scontrol requeue "$job"
+	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" != RUNNING ] && break; sleep 0.2; done
+	run cosmos-sync "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.requeues] | join(" ")' <<<"$output")" "running 1"
+	[ -n "$(jq -r .job.queue_reason <<<"$output")" ]
+	run cosmos-sync "$id"
+	assert_output ""
+	cosmos kill "$id" >/dev/null
+}
