@@ -168,10 +168,10 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 
 /*
  * A job array: task i runs cosmos-job for ids[i], read from the list
- * runs/FIRST.ids.  One command writes every job script (from stdin,
- * each after a line "#cosmos-job-NONCE ID": the nonce is random, so no
- * line of a script can pass for one, and each ID is checked again), the
- * list, and calls sbatch once.  If any job script is there already, the
+ * runs/FIRST.ids.  One command of a fixed size writes every job script
+ * and the list from stdin (each script after a line "#cosmos-job-NONCE
+ * ID": the nonce is random, so no line of a script can pass for one, and
+ * each ID is checked again), then calls sbatch once.  If any job script is there already, the
  * array was started before: its job id is told again.
  */
 static struct bjob *start_many(struct remote *r, const char *name, const char *const *ids, const char *const *models,
@@ -184,24 +184,28 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	char *jobid = xasprintf("runs/%s.jobid", ids[0]), *list = xasprintf("runs/%s.ids", ids[0]);
 	char *log = xasprintf("runs/%s.slurm.%%a.log", ids[0]), *again = tell_again(jobid);
 	struct sbuf b = {0}, in = {0};
-	sb_puts(&b, "f=; while IFS= read -r l || [ -n \"$l\" ]; do case $l in ");
+	/* The list is made from the markers, under a temporary name. */
+	sb_puts(&b, "f=; : >");
+	sb_quote(&b, list);
+	sb_puts(&b, ".new || exit 1; while IFS= read -r l || [ -n \"$l\" ]; do case $l in ");
 	sb_quote(&b, marker);
 	sb_puts(&b, "*) i=${l#");
 	sb_quote(&b, marker);
 	sb_puts(&b, "}; case $i in rs_*[!0-9a-f]*) exit 2 ;; rs_*) ;; *) exit 2 ;; esac; "
 	            "[ ${#i} -eq 35 ] || exit 2; f=runs/$i.sh; [ ! -e \"$f\" ] || { ");
 	sb_puts(&b, again);
-	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " "99" "; }; : >\"$f\" || exit 1; continue ;; esac; "
-	            "[ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; printf '%s\\n'");
+	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " "99" "; }; : >\"$f\" || exit 1; "
+	            "printf '%s\\n' \"$i\" >>");
+	sb_quote(&b, list);
+	sb_puts(&b, ".new || exit 1; continue ;; esac; [ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; mv -f ");
+	sb_quote(&b, list);
+	sb_puts(&b, ".new ");
+	sb_quote(&b, list);
 	for (int i = 0; i < n; i++) {
-		sb_puts(&b, " ");
-		sb_quote(&b, ids[i]);
 		char *text = job_script(models[i], jobs[i], ecs[i]);
 		sb_printf(&in, "%s%s\n%s", marker, ids[i], text);
 		free(text);
 	}
-	sb_puts(&b, " >");
-	sb_quote(&b, list);
 	sb_puts(&b, " || exit 1; jid=$(sbatch --parsable");
 	flag(&b, "job-name", name);
 	char *range = max_running > 0 ? xasprintf("0-%d%%%d", n - 1, max_running) : xasprintf("0-%d", n - 1);

@@ -208,3 +208,17 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_output ""
 	cosmos kill "$id" >/dev/null
 }
+
+@test "a fan-out batch of 1,000 children is still one sbatch (the command does not grow with the batch)" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	for i in $(seq 1000); do echo "$req"; done >"$BATS_TEST_TMPDIR/reqs"
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr bash -c "COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-batch --host cluster --delay 0 <'$BATS_TEST_TMPDIR/reqs'"
+	assert_success
+	assert_equal "$(jq -c 'select(.event == "batch.completed") | [.success_count, .total]' <<<"$output")" "[1000,1000]"
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/$(jq -r '.execution_config.child_run_ids[999]' "$COSMOS_DIR/runs/$b.json").json")
+	assert_equal "$(squeue -h -r -j "$job" -o %i | wc -l)" 1000
+	scancel "$job"
+}
