@@ -116,14 +116,26 @@ static void sbatch_options(struct sbuf *b, const struct host *h, const char *log
 	free(opts);
 }
 
-/* "jid=$(sbatch ...) || exit $?; echo $jid >JOBIDFILE; echo $jid": the
- * job id kept on the host, for a submit that finds the job started. */
+/* "jid=$(sbatch ...) || exit $?; echo $jid >JOBIDFILE; echo $jid PARTITION":
+ * the job id kept on the host, for a submit that finds the job started;
+ * and the partition Slurm put the job in. */
 static void sbatch_tail(struct sbuf *b, const char *wrap, const char *jobid_file)
 {
 	flag(b, "wrap", wrap);
 	sb_puts(b, ") || exit $?; echo \"$jid\" >");
 	sb_quote(b, jobid_file);
-	sb_puts(b, "; echo \"$jid\"");
+	sb_puts(b, "; p=$(squeue -h -j \"${jid%%;*}\" -o %P 2>/dev/null | head -n 1); echo \"$jid $p\"");
+}
+
+/* The partition after the job id in sbatch_tail's answer, or NULL. */
+static const char *partition_in(char *answer)
+{
+	char *p = strchr(answer, ' ');
+	if (!p)
+		return NULL;
+	p++;
+	p[strcspn(p, "\n")] = '\0';
+	return *p && strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(p) ? p : NULL;
 }
 
 /* The shell text that tells a started job's id again (see shell_job_file). */
@@ -260,12 +272,14 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 		    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
 		rc = EX_SOME;
 	} else {
-		out->s[digits] = '\0';
+		char *rest = out->s + digits;
+		const char *part = *rest ? partition_in(rest) : NULL;
+		*rest = '\0';
 		jset_str(job, "handle", out->s);
 		jset_str(job, "runtime", "slurm");
 		jset_str(job, "job_name", s->handle);
-		if (r->host.partition)
-			jset_str(job, "partition", r->host.partition);
+		if (part || r->host.partition)
+			jset_str(job, "partition", part ? part : r->host.partition);
 	}
 	remote_job_free(s->job);
 	free(s);
@@ -285,15 +299,17 @@ static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, in
 		    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
 		rc = EX_SOME;
 	} else {
-		out->s[digits] = '\0';
+		char *rest = out->s + digits;
+		const char *part = *rest ? partition_in(rest) : NULL;
+		*rest = '\0';
 		for (int i = 0; i < n; i++) {
 			char *handle = xasprintf("%s_%d", out->s, i);
 			jset_str(jobs[i], "handle", handle);
 			jset_str(jobs[i], "runtime", "slurm");
 			jset_str(jobs[i], "job_name", s->handle);
 			jset_str(jobs[i], "array_job_id", out->s);
-			if (r->host.partition)
-				jset_str(jobs[i], "partition", r->host.partition);
+			if (part || r->host.partition)
+				jset_str(jobs[i], "partition", part ? part : r->host.partition);
 			free(handle);
 		}
 		rc = st == JOB_ALREADY ? STARTED_BEFORE : 0;

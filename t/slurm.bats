@@ -153,6 +153,8 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	run cosmos-manifest --batch "$b"
 	job=$(jq -r .job.array_job_id <<<"${lines[0]}")
 	[[ $job =~ ^[0-9]+$ ]]
+	# The host names no partition: the one Slurm chose is recorded.
+	assert_equal "$(jq -r .job.partition <<<"$output" | sort -u)" gpu
 	assert_equal "$(jq -r .job.handle <<<"$output" | tr '\n' ' ')" "${job}_0 ${job}_1 ${job}_2 ${job}_3 ${job}_4 "
 	run wait_all "$b"
 	assert_success
