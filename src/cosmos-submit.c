@@ -235,6 +235,25 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	}
 }
 
+/* Mark a started run submitted with its job fields (taken), and print it;
+ * before: started by an earlier submit, so nothing was uploaded now. */
+static void submitted(struct flight *f, cJSON *job_o, int before)
+{
+	cJSON *patch = cJSON_CreateObject(), *now = NULL;
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	jset(patch, "job", job_o);
+	if (!before)
+		jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
+	jset_str(patch, "status", "submitted");
+	jset_str(patch, "submitted_at", ts);
+	if (store_update(f->id, record_patch, patch, &now) < 0)
+		err_(EX_STORE, "cannot update run %s", f->id);
+	record_print(now);
+	cJSON_Delete(now);
+	cJSON_Delete(patch);
+}
+
 /* Record how a started request ended, and print it; the line's result. */
 static int land(struct flight *f)
 {
@@ -243,31 +262,20 @@ static int land(struct flight *f)
 	int rc = f->rc;
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
-	cJSON *patch = cJSON_CreateObject(), *now = NULL;
-	cJSON *job_o = jobj(patch, "job");
+	cJSON *job_o = cJSON_CreateObject();
 	int st = f->r->ops->started(f->r, f->job, job_o);
 	f->job = NULL;
-	if (st == STARTED_BEFORE) {
-		/* Started by an earlier, interrupted submit: not again.  Sync
-		 * learns how it is doing from the host, by the handle the
-		 * backend gave (if it could not, sync says it never started). */
-	} else if (st) {
+	if (st && st != STARTED_BEFORE) {
 		item_warn(&where, "%s: %s", f->id, f->r->err);
 		fail_run(f->id, f->r->err);
-		cJSON_Delete(patch);
+		cJSON_Delete(job_o);
 		rc = st;
 		goto out;
-	} else
-		jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
-	char ts[TIMESTAMP_LEN];
-	timestamp_now(ts);
-	jset_str(patch, "status", "submitted");
-	jset_str(patch, "submitted_at", ts);
-	if (store_update(f->id, record_patch, patch, &now) < 0)
-		err_(EX_STORE, "cannot update run %s", f->id);
-	record_print(now);
-	cJSON_Delete(now);
-	cJSON_Delete(patch);
+	}
+	/* STARTED_BEFORE: by an earlier, interrupted submit, not again.  Sync
+	 * learns how it is doing by the handle the backend gave (if it could
+	 * not, sync says it never started). */
+	submitted(f, job_o, st == STARTED_BEFORE);
 out:
 	store_unclaim(f->claim);
 	f->claim = -1;
@@ -316,24 +324,6 @@ struct member {
 	struct flight f;
 	cJSON *job, *req;
 };
-
-/* Mark a member submitted with its job fields, and print it. */
-static void submitted(struct flight *f, cJSON *job_o, int before)
-{
-	cJSON *patch = cJSON_CreateObject(), *now = NULL;
-	char ts[TIMESTAMP_LEN];
-	timestamp_now(ts);
-	jset(patch, "job", job_o);
-	if (!before)
-		jset_num(job_o, "uploaded_bytes", (double)f->uploaded);
-	jset_str(patch, "status", "submitted");
-	jset_str(patch, "submitted_at", ts);
-	if (store_update(f->id, record_patch, patch, &now) < 0)
-		err_(EX_STORE, "cannot update run %s", f->id);
-	record_print(now);
-	cJSON_Delete(now);
-	cJSON_Delete(patch);
-}
 
 /*
  * --together on a host whose backend starts many runs as one unit (a

@@ -33,6 +33,17 @@ teardown() {
 }
 
 cluster() { echo "$SSHD_DIR/cluster"; }
+
+# running_slow_job: a run on cluster-slow, seen running by Slurm and by
+# cosmos-sync; its run id in $id, its Slurm job id in $job.
+running_slow_job() {
+	standin_model sleep 30
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" = RUNNING ] && break; sleep 0.2; done
+	run cosmos-sync "$id"
+	assert_equal "$(jq -r .status <<<"$output")" running
+}
 wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 
 @test "an upscale on the cluster is one Slurm job: its id is the handle, and Slurm ran it" {
@@ -79,12 +90,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 }
 
 @test "cosmos kill cancels the Slurm job; the run is cancelled and stays so" {
-	standin_model sleep 30
-	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
-	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
-	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" = RUNNING ] && break; sleep 0.2; done
-	run cosmos-sync "$id"
-	assert_equal "$(jq -r .status <<<"$output")" running
+	running_slow_job
 	run cosmos kill "$id"
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled
@@ -194,12 +200,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 }
 
 @test "a job Slurm requeues stays running, and its requeue count grows once" {
-	standin_model sleep 30
-	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit --host cluster-slow | jq -r .id)
-	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
-	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" = RUNNING ] && break; sleep 0.2; done
-	run cosmos-sync "$id"
-	assert_equal "$(jq -r .status <<<"$output")" running
+	running_slow_job
 	scontrol requeue "$job"
 	for i in $(seq 50); do [ "$(squeue -h -j "$job" -o %T)" != RUNNING ] && break; sleep 0.2; done
 	run cosmos-sync "$id"
