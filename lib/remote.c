@@ -184,9 +184,15 @@ static int t_exec(struct remote *r, const char *cmd, const char *in, size_t inle
 	return st;
 }
 
-static const char *t_error(struct remote *r)
+/* Keep the transport's last error in r->err (msg when it has none to
+ * give).  The local transport wrote r->err itself: never copied onto
+ * itself. */
+static void t_error(struct remote *r, const char *msg)
 {
-	return r->ssh ? ssh_error(r->ssh) : r->err;
+	if (r->ssh)
+		snprintf(r->err, sizeof r->err, "%s", msg ? msg : ssh_error(r->ssh));
+	else if (msg)
+		snprintf(r->err, sizeof r->err, "%s", msg);
 }
 
 static int t_stat(struct remote *r, const char *path, uint64_t *size)
@@ -198,7 +204,10 @@ static int t_stat(struct remote *r, const char *path, uint64_t *size)
 		*size = (uint64_t)st.st_size;
 		return 0;
 	}
-	return errno == ENOENT ? 1 : -1;
+	if (errno == ENOENT)
+		return 1;
+	snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
+	return -1;
 }
 
 static int t_put_file(struct remote *r, const char *local, const char *path, uint64_t *sent)
@@ -321,7 +330,7 @@ int remote_run(struct remote *r, const char *tail, const char *in, size_t inlen,
 	sb_printf(&cmd, "%s%s", r->cd.s, tail);
 	int st = t_exec(r, cmd.s, in, inlen, out, errout);
 	if (st < 0)
-		snprintf(r->err, sizeof r->err, "%s", t_error(r));
+		t_error(r, NULL);
 	sb_free(&cmd);
 	return st;
 }
@@ -347,7 +356,7 @@ int remote_install(struct remote *r)
 	int st = t_exec(r, cmd.s, NULL, 0, &out, NULL);
 	int rc = EX_UNAVAIL;
 	if (st != 0) {
-		snprintf(r->err, sizeof r->err, "%s", st < 0 ? t_error(r) : "cannot prepare the work dir");
+		t_error(r, st < 0 ? NULL : "cannot prepare the work dir");
 		goto out;
 	}
 	if (out.s && strncmp(out.s, version, 64) == 0) {
@@ -366,7 +375,7 @@ int remote_install(struct remote *r)
 			snprintf(r->err, sizeof r->err, "%s: %s", local, strerror(errno));
 			rc = EX_STORE;
 		} else if (bad)
-			snprintf(r->err, sizeof r->err, "%s", t_error(r));
+			t_error(r, NULL);
 		free(data);
 		free(local);
 		free(dest);
@@ -380,7 +389,7 @@ int remote_install(struct remote *r)
 	sb_puts(&cmd, " >bashscripts/.version");
 	sb_free(&out);
 	if ((st = t_exec(r, cmd.s, NULL, 0, &out, NULL)) != 0)
-		snprintf(r->err, sizeof r->err, "%s", st < 0 ? t_error(r) : "cannot install scripts");
+		t_error(r, st < 0 ? NULL : "cannot install scripts");
 	else
 		rc = 0;
 out:
@@ -486,7 +495,7 @@ char *remote_stage(struct remote *r, const char *local)
 	if (there == 0 && size == (uint64_t)st.st_size)
 		goto done;
 	if (there < 0 || t_put_file(r, local, path, &sent) < 0) {
-		snprintf(r->err, sizeof r->err, "%s", t_error(r));
+		t_error(r, NULL);
 		free(rel);
 		rel = NULL;
 	}
@@ -515,7 +524,7 @@ int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t 
 	uint64_t got = 0;
 	int rc = t_get_file(r, path, local, &got);
 	if (rc < 0)
-		snprintf(r->err, sizeof r->err, "%s", t_error(r));
+		t_error(r, NULL);
 	else if (got != size) {
 		snprintf(r->err, sizeof r->err, "%s: got %llu bytes, expected %llu", rel,
 		    (unsigned long long)got, (unsigned long long)size);
