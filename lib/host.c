@@ -210,6 +210,7 @@ static int read_hosts(const char *want, struct host *h, char *err, size_t errlen
 	goto out;
 fail:
 	r = -1;
+	host_free(&pick); /* chosen before a later line was found bad */
 out:
 	host_free(&cur);
 	free(section);

@@ -370,7 +370,7 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 @test "a bad hosts file is reported with its line; nothing is submitted" {
 	h=$BATS_TEST_TMPDIR/hosts
 	for body in "[a]\nworkdir = /w\ncolour = red" "[a]\nworkdir =" "address = x" "[a]\nport = 99999\nworkdir = /w" \
-		"[a]\nworkdir = /w\n[b]\nworkdir = /w"; do
+		"[a]\nworkdir = /w\n[b]\nworkdir = /w" "[a]\nworkdir = /w\ndefault = yes\n[b]\ncolour = red"; do
 		printf "$body\n" >"$h"
 		COSMOS_CONFIG=$h run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
 		assert_failure 1
