@@ -165,6 +165,20 @@ const char *shown(const char *s)
 	return out;
 }
 
+void std_options(const char *arg, const char *usage)
+{
+	if (!arg)
+		return;
+	if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+		fputs(usage, stdout);
+	else if (!strcmp(arg, "--version"))
+		printf("%s %s\n", progname, COSMOS_VERSION);
+	else
+		return;
+	finish_stdout();
+	exit(0);
+}
+
 void finish_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)

@@ -56,6 +56,16 @@ int parse_long(const char *s, long *out);
  */
 const char *shown(const char *s);
 
+/* The toolkit's version, for --version. */
+#define COSMOS_VERSION "0.4.0"
+
+/*
+ * A program's own first argument: --help (or -h) prints usage on stdout
+ * and exits 0; --version prints "PROG VERSION" and exits 0; anything else
+ * returns.  (A program-support helper, as errx_ is: it may exit.)
+ */
+void std_options(const char *arg, const char *usage);
+
 /* A cosmos program's path: beside this one if there, else its name (PATH). */
 char *sibling(const char *name);
 

@@ -55,12 +55,14 @@ struct batch {
 	char *packed_req;    /* packed: the parent's request, for cosmos-submit */
 };
 
+static const char usage_text[] =
+    "usage: cosmos-batch [--packed] [--delay MS] [--host NAME] [--async] < requests\n"
+    "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
+    "       cosmos-batch --follow BATCH_ID\n";
+
 static _Noreturn void usage(void)
 {
-	fprintf(stderr,
-	    "usage: cosmos-batch [--packed] [--delay MS] [--host NAME] [--async] < requests\n"
-	    "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
-	    "       cosmos-batch --follow BATCH_ID\n");
+	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
 }
 
@@ -474,6 +476,7 @@ int main(int argc, char **argv)
 	const char *resume = NULL, *following = NULL;
 	int async = 0, c;
 	progname = "cosmos-batch";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	/* A reader that goes away must not stop the batch: events also go to
 	 * events.jsonl, and cosmos-submit's pipes are watched for their end. */
 	signal(SIGPIPE, SIG_IGN);

@@ -51,11 +51,13 @@ struct hits {
 	int tally; /* --count: only count, keep nothing */
 };
 
+static const char usage_text[] =
+    "usage: cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]\n"
+    "           [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n";
+
 static _Noreturn void usage(void)
 {
-	fprintf(stderr,
-	    "usage: cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]\n"
-	    "           [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n");
+	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
 }
 
@@ -240,6 +242,7 @@ int main(int argc, char **argv)
 	long limit = -1;
 	int count = 0, summary = 0, c;
 	progname = "cosmos-manifest";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': f.status = split("--status", optarg, status_known); break;

@@ -43,15 +43,17 @@ struct transfer_opts {
 	const char *blur, *canny;
 };
 
+static const char usage_text[] =
+    "usage: cosmos-spec prompt [--name N] [--negative TEXT] TEXT DIR\n"
+    "       cosmos-spec transfer [--weights vis=W,edge=W,depth=W,seg=W] [--steps N]\n"
+    "           [--guidance G] [--seed S] [--fps F] [--sigma-max X]\n"
+    "           [--blur-strength L] [--canny-threshold L] [PROMPT_ID ...]\n"
+    "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]\n"
+    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n";
+
 static _Noreturn void usage(void)
 {
-	fprintf(stderr,
-	    "usage: cosmos-spec prompt [--name N] [--negative TEXT] TEXT DIR\n"
-	    "       cosmos-spec transfer [--weights vis=W,edge=W,depth=W,seg=W] [--steps N]\n"
-	    "           [--guidance G] [--seed S] [--fps F] [--sigma-max X]\n"
-	    "           [--blur-strength L] [--canny-threshold L] [PROMPT_ID ...]\n"
-	    "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]\n"
-	    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n");
+	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
 }
 
@@ -541,9 +543,12 @@ static int cmd_enhance(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	progname = "cosmos-spec";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
 		usage();
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+		std_options(argv[2], usage_text); /* cosmos-spec CMD --help */
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);

@@ -44,9 +44,12 @@ struct opts {
 	int together; /* as one unit where the backend can (a job array) */
 };
 
+static const char usage_text[] =
+    "usage: cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run] [-] < requests\n";
+
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run] [-] < requests\n");
+	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
 }
 
@@ -434,6 +437,7 @@ int main(int argc, char **argv)
 	struct opts o = {0};
 	int c, tried = 0;
 	progname = "cosmos-submit";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {

@@ -53,12 +53,14 @@ struct runs {
 	int bad;
 };
 
+static const char usage_text[] =
+    "usage: cosmos-sync [--wait] [--interval S] [--timeout S] [RUN_ID ... | -]\n"
+    "       cosmos-sync --cancel RUN_ID ...\n"
+    "       cosmos-sync --log [--follow] RUN_ID\n";
+
 static _Noreturn void usage(void)
 {
-	fprintf(stderr,
-	    "usage: cosmos-sync [--wait] [--interval S] [--timeout S] [RUN_ID ... | -]\n"
-	    "       cosmos-sync --cancel RUN_ID ...\n"
-	    "       cosmos-sync --log [--follow] RUN_ID\n");
+	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
 }
 
@@ -482,6 +484,7 @@ int main(int argc, char **argv)
 	int wait = 0, mode = 0, follow = 0, c;
 	long interval = 5, timeout = 0;
 	progname = "cosmos-sync";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
 		switch (c) {

@@ -342,6 +342,15 @@ static int simple(const char *program, const char *first, int argc, char **argv,
 	return rc;
 }
 
+/* Does an upscale name its source (--from-run, --video, either form)? */
+static int has_source(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strncmp(argv[i], "--from-run", 10) || !strncmp(argv[i], "--video", 7))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	progname = "cosmos";
@@ -360,6 +369,11 @@ int main(int argc, char **argv)
 	color = !json && !getenv("NO_COLOR");
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		usage(argc < 2 ? EX_USAGE_ : 0);
+	if (!strcmp(argv[1], "--version")) {
+		printf("cosmos %s\n", COSMOS_VERSION);
+		finish_stdout();
+		return 0;
+	}
 	const char *cmd = argv[1];
 	argc -= 2;
 	argv += 2;
@@ -370,6 +384,9 @@ int main(int argc, char **argv)
 		if (argc < 1 || strcmp(argv[0], "prompt"))
 			usage(EX_USAGE_);
 		rc = simple("cosmos-spec", "prompt", argc - 1, argv + 1, show_line);
+	} else if (!strcmp(cmd, "upscale") && !has_source(argc, argv)) {
+		warnx_("upscale: no source: give --from-run RUN_ID or --video FILE");
+		rc = EX_USAGE_;
 	} else if (!strcmp(cmd, "inference") || !strcmp(cmd, "upscale") || !strcmp(cmd, "enhance-batch")) {
 		add(&spec, "cosmos-spec");
 		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "upscale") ? "upscale" : "enhance");

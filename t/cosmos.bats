@@ -97,3 +97,24 @@ on_tty() {
 	run bash -c "source '$dest/usr/share/bash-completion/completions/cosmos' && complete -p cosmos"
 	assert_output --partial "_cosmos"
 }
+
+@test "every program answers --help (usage on stdout, exit 0) and --version" {
+	for p in cosmos cosmos-spec cosmos-submit cosmos-sync cosmos-batch cosmos-manifest; do
+		run --separate-stderr "$p" --help
+		assert_success
+		assert_equal "$stderr" ""
+		[[ ${lines[0]} == "usage: $p "* ]] || fail "$p --help: ${lines[0]}"
+		run "$p" --version
+		assert_success
+		assert_output --regexp "^$p [0-9]+\.[0-9]+\.[0-9]+$"
+	done
+	run cosmos-spec upscale --help
+	assert_success
+	assert_line --partial "cosmos-spec upscale (--from-run RUN_ID | --video FILE)"
+}
+
+@test "cosmos upscale without a source says what it needs" {
+	run --separate-stderr cosmos upscale </dev/null
+	assert_failure 2
+	assert_equal "$stderr" "cosmos: upscale: no source: give --from-run RUN_ID or --video FILE"
+}
