@@ -17,6 +17,17 @@ static const char *const transfer_args[] = {
 	"num_steps", "guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold", NULL,
 };
 
+/* Is every number in n finite (JSON's 1e999 parses as infinity)? */
+static int all_finite(const cJSON *n)
+{
+	if (cJSON_IsNumber(n))
+		return isfinite(n->valuedouble);
+	for (const cJSON *m = n ? n->child : NULL; m; m = m->next)
+		if (!all_finite(m))
+			return 0;
+	return 1;
+}
+
 const char *job_check(const cJSON *req)
 {
 	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", NULL};
@@ -52,6 +63,8 @@ const char *job_check(const cJSON *req)
 		return "\"source_run_id\" is not a run id";
 	if (cJSON_GetObjectItemCaseSensitive(req, "run_id") && id_kind(jstr(req, "run_id")) != ID_RUN)
 		return "\"run_id\" is not a run id";
+	if (!all_finite(req))
+		return "a number is too large to be a number (such as 1e999)";
 	return NULL;
 }
 

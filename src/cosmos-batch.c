@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "batch.h"
 #include "feed.h"
 #include "input.h"
 #include "job.h"
@@ -129,6 +130,7 @@ static void make_batch(struct batch *b)
 			why = !jstr(req, "model_type") || !cJSON_GetObjectItemCaseSensitive(req, "spec") ||
 			        cJSON_GetObjectItemCaseSensitive(req, "run_id")
 			    ? "not a request (model_type, spec; no run_id)"
+			    : batch_is_parent(req) ? "a batch's child cannot be a batch"
 			    : b->packed ? job_check(req) : NULL;
 		if (why) {
 			item_warn(&it, "%s", why);

@@ -164,3 +164,19 @@ three_with_one_bad() {
 	assert_equal "$(jq -r '[.status, .job.handle, .job.runtime] | join(" ")' "$COSMOS_DIR/runs/$c0.json")" \
 		"submitted cosmos_upscale_${c0:0:8} process"
 }
+
+@test "a batch's child cannot itself be a batch (it would never end)" {
+	before=$(store_snapshot)
+	run --separate-stderr bash -c "echo '{\"model_type\":\"batch\",\"spec\":{},\"batch_input\":[{}]}' | cosmos-batch --delay 0"
+	assert_failure 1
+	assert_equal "$stderr" "cosmos-batch: stdin:1: a batch's child cannot be a batch
+cosmos-batch: no requests: nothing to batch"
+	assert_equal "$(store_snapshot)" "$before"
+}
+
+@test "a number too large for a number (1e999) is refused by line, never sent as inf" {
+	run --separate-stderr bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | jq -c '.spec.num_steps = 1e999' | sed 's/1.7976931348623157e+308/1e999/' | cosmos-submit"
+	assert_failure 1
+	assert_equal "$stderr" "cosmos-submit: stdin:1: a number is too large to be a number (such as 1e999)"
+	assert_equal "$(ls "$COSMOS_DIR/runs" 2>/dev/null | grep -c '\.json$')" 0
+}
