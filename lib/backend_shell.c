@@ -33,8 +33,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define JOB_ALREADY_S "99" /* JOB_ALREADY, for the command's text */
-_Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 _Static_assert((int)STEP_DONE == (int)SSH_DONE && (int)STEP_MOVED == (int)SSH_MOVED && (int)STEP_BLOCKED == (int)SSH_BLOCKED,
     "remote_step answers in ssh_step's words");
 

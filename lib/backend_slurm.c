@@ -59,7 +59,7 @@ static int open_host(struct remote *r)
 		if (rc)
 			return rc;
 	}
-	return remote_install(r) < 0 ? EX_UNAVAIL : 0;
+	return remote_install(r);
 }
 
 /* " --KEY=VALUE", quoted, when value is set. */
@@ -183,8 +183,9 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
  * runs/FIRST.ids.  One command of a fixed size writes every job script
  * and the list from stdin (each script after a line "#cosmos-job-NONCE
  * ID": the nonce is random, so no line of a script can pass for one, and
- * each ID is checked again), then calls sbatch once.  If any job script is there already, the
- * array was started before: its job id is told again.
+ * each ID is checked again), then calls sbatch once.  If any job script
+ * is there already, the array was started before: its job id is told
+ * again.
  */
 static struct bjob *start_many(struct remote *r, const char *name, const char *const *ids, const char *const *models,
     const cJSON *const *jobs, const cJSON *const *ecs, int n, int max_running)
@@ -206,7 +207,7 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	sb_puts(&b, "}; case $i in rs_*[!0-9a-f]*) exit 2 ;; rs_*) ;; *) exit 2 ;; esac; "
 	            "[ ${#i} -eq 35 ] || exit 2; f=runs/$i.sh; [ ! -e \"$f\" ] || { ");
 	sb_puts(&b, again);
-	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " "99" "; }; : >\"$f\" || exit 1; "
+	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " JOB_ALREADY_S "; }; : >\"$f\" || exit 1; "
 	            "printf '%s\\n' \"$i\" >>");
 	sb_quote(&b, list);
 	sb_puts(&b, ".new || exit 1; continue ;; esac; [ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; mv -f ");
@@ -251,36 +252,51 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	return s;
 }
 
-/* sbatch --parsable says "JOBID" or "JOBID;CLUSTER". */
-static int started(struct remote *r, struct bjob *s, cJSON *job)
+/*
+ * What the start command said: sbatch --parsable's "JOBID" or
+ * "JOBID;CLUSTER" and the partition (sbatch_tail), or, started before,
+ * the job id the host kept.  0 or STARTED_BEFORE with *jid (NULL when the
+ * id was not kept) and *part; else an exit code class with r->err.
+ */
+static int answer(struct remote *r, struct bjob *s, const char *what, const char **jid, const char **part)
 {
-	int st = remote_job_status(s->job), rc = 0;
+	int st = remote_job_status(s->job);
 	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
 	size_t digits = out->s ? strspn(out->s, "0123456789") : 0;
-	if (st == JOB_ALREADY) {
-		/* Started by an earlier submit, whose job id the host kept. */
-		if (digits && digits <= 18) {
-			out->s[digits] = '\0';
-			jset_str(job, "handle", out->s);
-			jset_str(job, "runtime", "slurm");
-		}
-		rc = STARTED_BEFORE;
-	} else if (st < 0)
-		rc = EX_UNAVAIL;
-	else if (st != 0 || !digits || digits > 18) {
-		snprintf(r->err, sizeof r->err, "sbatch refused the job: %s",
-		    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
-		rc = EX_SOME;
-	} else {
+	*jid = *part = NULL;
+	if (st < 0)
+		return EX_UNAVAIL;
+	if ((st == 0 || st == JOB_ALREADY) && digits && digits <= 18) {
 		char *rest = out->s + digits;
-		const char *part = *rest ? partition_in(rest) : NULL;
+		*part = *rest ? partition_in(rest) : NULL;
 		*rest = '\0';
-		jset_str(job, "handle", out->s);
-		jset_str(job, "runtime", "slurm");
-		jset_str(job, "job_name", s->handle);
-		if (part || r->host.partition)
-			jset_str(job, "partition", part ? part : r->host.partition);
+		*jid = out->s;
 	}
+	if (st == JOB_ALREADY)
+		return STARTED_BEFORE;
+	if (st == 0 && *jid)
+		return 0;
+	snprintf(r->err, sizeof r->err, "sbatch refused the %s: %s", what,
+	    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
+	return EX_SOME;
+}
+
+/* A run's job fields: its handle, and what Slurm calls and put it in. */
+static void job_fields(cJSON *job, const struct remote *r, const char *handle, const char *name, const char *part)
+{
+	jset_str(job, "handle", handle);
+	jset_str(job, "runtime", "slurm");
+	jset_str(job, "job_name", name);
+	if (part || r->host.partition)
+		jset_str(job, "partition", part ? part : r->host.partition);
+}
+
+static int started(struct remote *r, struct bjob *s, cJSON *job)
+{
+	const char *jid, *part;
+	int rc = answer(r, s, "job", &jid, &part);
+	if (jid)
+		job_fields(job, r, jid, s->handle, part);
 	remote_job_free(s->job);
 	free(s);
 	return rc;
@@ -289,30 +305,17 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 /* Each task's handle is JOBID_INDEX, as squeue -r shows it. */
 static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, int n)
 {
-	int st = remote_job_status(s->job), rc = 0;
-	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
-	size_t digits = out->s ? strspn(out->s, "0123456789") : 0;
-	if (st < 0)
-		rc = EX_UNAVAIL;
-	else if ((st != 0 && st != JOB_ALREADY) || !digits || digits > 18) {
-		snprintf(r->err, sizeof r->err, "sbatch refused the job array: %s",
-		    shell_chomp(err) ? shown(err->s) : st ? "no message" : "it printed no job id");
+	const char *jid, *part;
+	int rc = answer(r, s, "job array", &jid, &part);
+	if (rc == STARTED_BEFORE && !jid) {
+		snprintf(r->err, sizeof r->err, "the job array was started before, and its job id was not kept");
 		rc = EX_SOME;
-	} else {
-		char *rest = out->s + digits;
-		const char *part = *rest ? partition_in(rest) : NULL;
-		*rest = '\0';
-		for (int i = 0; i < n; i++) {
-			char *handle = xasprintf("%s_%d", out->s, i);
-			jset_str(jobs[i], "handle", handle);
-			jset_str(jobs[i], "runtime", "slurm");
-			jset_str(jobs[i], "job_name", s->handle);
-			jset_str(jobs[i], "array_job_id", out->s);
-			if (part || r->host.partition)
-				jset_str(jobs[i], "partition", part ? part : r->host.partition);
-			free(handle);
-		}
-		rc = st == JOB_ALREADY ? STARTED_BEFORE : 0;
+	}
+	for (int i = 0; jid && rc != EX_SOME && i < n; i++) {
+		char *handle = xasprintf("%s_%d", jid, i);
+		job_fields(jobs[i], r, handle, s->handle, part);
+		jset_str(jobs[i], "array_job_id", jid);
+		free(handle);
 	}
 	remote_job_free(s->job);
 	free(s);

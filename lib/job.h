@@ -13,6 +13,8 @@
 /* A shell backend's start command's exit status when the run's job file
  * is already on the host: it was started once, and is not started again. */
 #define JOB_ALREADY 99
+#define JOB_ALREADY_S "99" /* the same, for a command's text */
+_Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 
 /* The 4K upscaler's diffusion steps unless a request says otherwise. */
 #define UPSCALE_STEPS 10

@@ -257,11 +257,18 @@ static void submitted(struct flight *f, cJSON *job_o, int before)
 	cJSON_Delete(patch);
 }
 
-/* Record how a started request ended, and print it; the line's result. */
-static int land(struct flight *f)
+/* A start that failed: said under the line's name, and recorded. */
+static void failed_start(const struct flight *f, const char *why)
 {
 	struct items where = {0};
 	memcpy(where.where, f->where, sizeof where.where);
+	item_warn(&where, "%s: %s", f->id, why);
+	fail_run(f->id, why);
+}
+
+/* Record how a started request ended, and print it; the line's result. */
+static int land(struct flight *f)
+{
 	int rc = f->rc;
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
@@ -269,8 +276,7 @@ static int land(struct flight *f)
 	int st = f->r->ops->started(f->r, f->job, job_o);
 	f->job = NULL;
 	if (st && st != STARTED_BEFORE) {
-		item_warn(&where, "%s: %s", f->id, f->r->err);
-		fail_run(f->id, f->r->err);
+		failed_start(f, f->r->err);
 		cJSON_Delete(job_o);
 		rc = st;
 		goto out;
@@ -396,10 +402,7 @@ static int together(struct items *it, cJSON *first, const struct opts *o, int *w
 			if (st == 0 || st == STARTED_BEFORE)
 				submitted(&m[i].f, outs[i], st == STARTED_BEFORE);
 			else {
-				struct items where = {0};
-				memcpy(where.where, m[i].f.where, sizeof where.where);
-				item_warn(&where, "%s: %s", m[i].f.id, r->err);
-				fail_run(m[i].f.id, r->err);
+				failed_start(&m[i].f, r->err);
 				cJSON_Delete(outs[i]);
 			}
 			store_unclaim(m[i].f.claim);

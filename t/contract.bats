@@ -28,6 +28,24 @@ teardown() {
 wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 out_of() { echo "$COSMOS_DIR/local/outputs/run_$1"; }
 
+# own_clip CONTROL: a prompt dir, $BATS_TEST_TMPDIR/own, whose CONTROL.mp4
+# (depth, segmentation) is a video of its own, not its color video.
+own_clip() {
+	mkdir -p "$BATS_TEST_TMPDIR/own"
+	cp "$CLIPS/full/color.mp4" "$BATS_TEST_TMPDIR/own/color.mp4"
+	ffmpeg -loglevel error -f lavfi -i testsrc2=size=320x240:rate=24 -t 1 -pix_fmt yuv420p "$BATS_TEST_TMPDIR/own/$1.mp4"
+}
+
+# packed_here: the transfer requests on stdin as one packed batch on this
+# machine, waited for until it succeeds; prints the batch's id.
+packed_here() {
+	local b
+	b=$(cosmos-batch --packed --host local 2>/dev/null | head -n 1 | jq -r .batch_id)
+	[[ $b == rs_* ]] || return 1
+	wait_all "$b" >/dev/null || return 1
+	echo "$b"
+}
+
 # The flags transfer.py's parser defines (transfer.py l.56-172), from the
 # stand-in that states them.
 defined_flags() {
@@ -58,17 +76,13 @@ assert_flags_defined() {
 }
 
 @test "a packed batch of three, one with its own depth.mp4: upstream accepts the shared spec; the others' depth is null" {
-	mkdir -p "$BATS_TEST_TMPDIR/own"
-	cp "$CLIPS/full/color.mp4" "$BATS_TEST_TMPDIR/own/color.mp4"
-	ffmpeg -loglevel error -f lavfi -i testsrc2=size=320x240:rate=24 -t 1 -pix_fmt yuv420p "$BATS_TEST_TMPDIR/own/depth.mp4"
+	own_clip depth
 	ps=$(for d in "$BATS_TEST_TMPDIR/own" "$CLIPS/color-only" "$CLIPS/color-only"; do
 		make_prompt "a cube on a table" "$d"
 	done | tr '\n' ' ')
-	run --separate-stderr bash -c "cosmos-spec transfer --weights vis=0.5,depth=0.5 $ps | cosmos-batch --packed --host local"
+	run packed_here < <(cosmos-spec transfer --weights vis=0.5,depth=0.5 $ps)
 	assert_success
-	b=$(jq -r .batch_id <<<"${lines[0]}")
-	run wait_all "$b"
-	assert_success
+	b=$output
 	out=$(out_of "$b")
 	depth=cas/$(sha256sum "$BATS_TEST_TMPDIR/own/depth.mp4" | cut -c1-64).mp4
 	# The shared spec carries input_video_path: validate_controlnet_specs
@@ -97,17 +111,12 @@ assert_flags_defined() {
 }
 
 @test "a packed child that does not use a control overrides it with weight 0 and no control video" {
-	mkdir -p "$BATS_TEST_TMPDIR/own"
-	cp "$CLIPS/full/color.mp4" "$BATS_TEST_TMPDIR/own/color.mp4"
-	ffmpeg -loglevel error -f lavfi -i testsrc2=size=320x240:rate=24 -t 1 -pix_fmt yuv420p "$BATS_TEST_TMPDIR/own/segmentation.mp4"
+	own_clip segmentation
 	a=$(make_prompt "first" "$BATS_TEST_TMPDIR/own")
 	b=$(make_prompt "second" "$CLIPS/color-only")
-	run --separate-stderr bash -c "{ cosmos-spec transfer --weights vis=0.5,seg=0.5 $a; cosmos-spec transfer --weights vis=0.5 $b; } | cosmos-batch --packed --host local"
+	run packed_here < <(cosmos-spec transfer --weights vis=0.5,seg=0.5 "$a"; cosmos-spec transfer --weights vis=0.5 "$b")
 	assert_success
-	batch=$(jq -r .batch_id <<<"${lines[0]}")
-	run wait_all "$batch"
-	assert_success
-	out=$(out_of "$batch")
+	out=$(out_of "$output")
 	assert_equal "$(sed -n 2p "$out/batch_input.jsonl" | jq -c .control_overrides.seg)" '{"control_weight":0,"input_control":null}'
 	assert_equal "$(sed -n 2p "$out/contract.jsonl" | jq -c '.controls.seg | {control_weight, input_control}')" \
 		'{"control_weight":0,"input_control":null}'
