@@ -102,6 +102,15 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_line --regexp '^\[COSMOS_CANCELLED\] '
 }
 
+@test "a job killed while still queued has no log of its own; its log says it was cancelled" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-submit --host cluster | jq -r .id)
+	run cosmos kill "$id"
+	assert_success
+	run cosmos-sync --log "$id"
+	assert_success
+	assert_output --regexp '^\[COSMOS_CANCELLED\] [0-9T:-]+Z$'
+}
+
 @test "a job Slurm cancelled behind our back, or a state cosmos does not know, is failed, never completed" {
 	standin_model sleep 30
 	ids=$({ cosmos-spec upscale --video "$CLIPS/full/color.mp4"; cosmos-spec upscale --video "$CLIPS/color-only/color.mp4"; } |
