@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-extern const struct backend backend_docker, backend_local, backend_slurm;
+extern const struct backend backend_docker, backend_local, backend_slurm, backend_http;
 
-static const struct backend *const kinds[] = {&backend_docker, &backend_local, &backend_slurm, NULL};
+static const struct backend *const kinds[] = {&backend_docker, &backend_local, &backend_slurm, &backend_http, NULL};
 
 const struct backend *backend_find(const char *name)
 {
@@ -18,7 +18,7 @@ const struct backend *backend_find(const char *name)
 
 const char *backend_names(void)
 {
-	return "docker, local, slurm";
+	return "docker, local, slurm, http";
 }
 
 const char *job_handle(const cJSON *rec)

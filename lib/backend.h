@@ -5,7 +5,9 @@
  *
  * Kinds: "docker" (a GPU host over SSH, a detached container per run; the
  * default) and "local" (this machine), both in backend_shell.c; "slurm"
- * (a cluster's login node, a Slurm job per run) in backend_slurm.c.
+ * (a cluster's login node, a Slurm job per run) in backend_slurm.c;
+ * "http" (a hosted model's API, an operation per run) in backend_http.c.
+ * A start in flight (struct bjob) is each kind's own type.
  *
  * A host (struct remote, remote.h) is opened once per process and carries
  * its kind's table.  Who calls what:
@@ -19,7 +21,10 @@
  *
  * Errors: an operation returns 0, or an exit code class (util.h:
  * EX_SOME, EX_STORE, EX_UNAVAIL, EX_TEMP) with its one-line message in
- * r->err.  Nothing here exits the process; the programs decide.
+ * r->err, and, where a run fails for good, a word for machines in
+ * r->why_code (a record's reason_code: auth, rate_limited, ...).  Nothing
+ * here exits the process; the programs decide.  A cancel that returns 0
+ * with r->err set leaves that note as the run's reason.
  */
 #ifndef COSMOS_BACKEND_H
 #define COSMOS_BACKEND_H
@@ -93,9 +98,14 @@ struct backend {
 	int (*cancel)(struct remote *r, const cJSON *rec);
 	/* Print the run's log to stdout; follow until the job ends. */
 	int (*log)(struct remote *r, const cJSON *rec, int follow);
-	/* Download output file name of a finished run to local, checking size. */
+	/* Download output file name of a finished run to local, checking
+	 * size (UINT64_MAX: not known before).  A failure with r->why_code
+	 * set is final: the run fails with it. */
 	int (*fetch)(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size);
 	void (*close)(struct remote *r);
+	/* Optional: why this host cannot run request req at all (checked
+	 * before its inputs are staged or anything is sent), or NULL. */
+	const char *(*refuses)(struct remote *r, const cJSON *req);
 };
 
 /* The kind called name (NULL: the default, docker), or NULL. */

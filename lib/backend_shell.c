@@ -396,12 +396,23 @@ int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char
 	return rc < 0 ? EX_TEMP : 0;
 }
 
+/* The model code these kinds run (cosmos-transfer1) has no text to video. */
+const char *shell_refuses(struct remote *r, const cJSON *req)
+{
+	static char why[160];
+	if (strcmp(jstr(req, "model_type"), "generate"))
+		return NULL;
+	snprintf(why, sizeof why, "the %s backend runs cosmos-transfer1, which does not generate from text: "
+	    "generate on a hosted model (backend = http)", r->ops->name);
+	return why;
+}
+
 const struct backend backend_docker = {
 	"docker", configure_docker, open_docker, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses,
 };
 
 const struct backend backend_local = {
 	"local", configure_local, open_local, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses,
 };

@@ -1,6 +1,7 @@
 /* feed.c - see feed.h. */
 #define _GNU_SOURCE
 #include "feed.h"
+#include "backend.h"
 #include "record.h"
 #include "shell.h"
 #include "util.h"
@@ -87,6 +88,10 @@ static void outcome_of_record(struct feed *fd, const char *line)
 		c->ok = st && strcmp(st, "failed") && strcmp(st, "pending");
 		if (!c->ok)
 			c->error = xstrdup(jstr(r, "reason") ? jstr(r, "reason") : "not submitted");
+		if (job_handle(r))
+			c->operation = xstrdup(job_handle(r));
+		if (jstr(r, "reason_code"))
+			c->reason_code = xstrdup(jstr(r, "reason_code"));
 	}
 	cJSON_Delete(r);
 }

@@ -16,6 +16,8 @@ struct feed_item {
 	char *request;       /* the line to feed */
 	int known, ok;       /* its outcome, once known */
 	char *error;         /* why it failed (allocated), once known */
+	char *operation;     /* what its backend calls its job (allocated), or NULL */
+	char *reason_code;   /* a failed run's reason_code (allocated), or NULL */
 };
 
 /* Told of each item, in order, once its outcome is known; an item whose

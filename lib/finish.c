@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -121,9 +122,14 @@ static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const c
 		}
 		*slash = '/';
 	}
-	if (!rc && (rc = r->ops->fetch(r, rec, from, local, (uint64_t)size)))
-		warnx_("%s: %s", id, r->err);
-	else if (!rc) {
+	*r->why_code = '\0';
+	struct stat sb;
+	if (!rc && (rc = r->ops->fetch(r, rec, from, local, size < 0 ? UINT64_MAX : (uint64_t)size))) {
+		if (!*r->why_code) /* final failures are the run's reason, not a warning */
+			warnx_("%s: %s", id, r->err);
+	} else if (!rc) {
+		if (size < 0) /* known once it is here */
+			size = stat(local, &sb) == 0 ? (double)sb.st_size : 0;
 		jset_num(jobj(out, "files"), name, size);
 		if (!strcmp(name, "output.mp4"))
 			jset_str(out, "video", local);
@@ -207,6 +213,14 @@ int finish_fetch(struct remote *r, const cJSON *rec, const cJSON *files, cJSON *
 			    jobj(cJSON_GetArrayItem(kids, i), "outputs")));
 		else
 			rc = exit_worst(rc, fetch_one(r, rec, id, name, name, jnum(f, "size", 0), jobj(patch, "outputs")));
+		if (rc && *r->why_code) {
+			/* The output is gone for good (the provider removed it): failed. */
+			jset_str(patch, "status", "failed");
+			jset_str(patch, "reason", r->err);
+			jset_str(patch, "reason_code", r->why_code);
+			cJSON_DeleteItemFromObjectCaseSensitive(patch, "exit_code");
+			return 0;
+		}
 	}
 	if (rc)
 		return rc;

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum field_kind { F_STR, F_INT, F_BOOL };
+enum field_kind { F_STR, F_INT, F_BOOL, F_MS };
 
 static const struct field {
 	const char *key;
@@ -30,7 +30,9 @@ static const struct field {
 	I("io_timeout", io_timeout), S("backend", backend), S("engine", engine),
 	S("partition", partition), S("gres", gres), S("time_limit", time_limit), S("account", account),
 	S("qos", qos), S("sbatch_options", sbatch_options), S("container", container),
-	I("max_running", max_running),
+	I("max_running", max_running), S("provider", provider), S("url", url), S("key_file", key_file),
+	S("credential_hosts", credential_hosts), S("model", model), S("generate_model", generate_model),
+	S("upscale_model", upscale_model), {"min_interval_ms", F_MS, offsetof(struct host, min_interval_ms)},
 	{"default", F_BOOL, (size_t)-1},
 #undef S
 #undef I
@@ -112,6 +114,12 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 		if (parse_long(v, &n) < 0 || n < 1 || n > 65535)
 			return "is not a number from 1 to 65535";
 		*(int *)p = (int)n;
+		break;
+	case F_MS:
+		if (parse_long(v, &n) < 0 || n < 0 || n > 3600000)
+			return "is not a number of milliseconds from 0 to 3600000";
+		*(int *)p = (int)n;
+		h->min_interval_set = 1;
 		break;
 	case F_BOOL:
 		if ((b = parse_bool(v)) < 0)

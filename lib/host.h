@@ -40,6 +40,10 @@ struct host {
 	/* slurm: */
 	char *partition, *gres, *time_limit, *account, *qos, *sbatch_options, *container;
 	int max_running;     /* a job array's tasks at once (0: no limit) */
+	/* http: */
+	char *provider, *url, *key_file, *credential_hosts;
+	char *model, *generate_model, *upscale_model;
+	int min_interval_ms, min_interval_set;
 };
 
 /*

@@ -30,7 +30,7 @@ static int all_finite(const cJSON *n)
 
 const char *job_check(const cJSON *req)
 {
-	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", NULL};
+	static const char *const models[] = {"transfer", "upscale", "enhance", "batch", "enhance_batch", "generate", NULL};
 	const char *m = jstr(req, "model_type");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec");
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input"), *it;
@@ -40,10 +40,10 @@ const char *job_check(const cJSON *req)
 	if (!m)
 		return "request has no \"model_type\"";
 	if (!models[k])
-		return "\"model_type\" is not transfer, upscale, enhance, batch or enhance_batch";
+		return "\"model_type\" is not transfer, upscale, generate, enhance, batch or enhance_batch";
 	if (!strncmp(m, "enhance", 7) ? !cJSON_IsArray(spec) : !cJSON_IsObject(spec))
 		return "\"spec\" is missing or of the wrong type";
-	if (k >= 3 && !cJSON_GetObjectItemCaseSensitive(req, "run_id"))
+	if ((k == 3 || k == 4) && !cJSON_GetObjectItemCaseSensitive(req, "run_id"))
 		return "a batch request needs the \"run_id\" of its parent (cosmos-batch --packed makes both)";
 	if (!strcmp(m, "batch") && (!cJSON_IsArray(items) || !cJSON_GetArraySize(items)))
 		return "a batch request needs a non-empty \"batch_input\" list";
@@ -63,6 +63,10 @@ const char *job_check(const cJSON *req)
 		return "\"source_run_id\" is not a run id";
 	if (cJSON_GetObjectItemCaseSensitive(req, "run_id") && id_kind(jstr(req, "run_id")) != ID_RUN)
 		return "\"run_id\" is not a run id";
+	if (k == 5 && (!jstr(spec, "prompt") || !*jstr(spec, "prompt")))
+		return "a generate request needs \"spec\".\"prompt\"";
+	if (ec && cJSON_GetObjectItemCaseSensitive(ec, "model") && !jstr(ec, "model"))
+		return "\"execution_config\".\"model\" is not a string";
 	if (!all_finite(req))
 		return "a number is too large to be a number (such as 1e999)";
 	return NULL;

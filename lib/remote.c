@@ -425,10 +425,12 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 		return NULL;
 	}
 	const char *wd = r->host.workdir;
-	r->sftp_dir = xstrdup(strncmp(wd, "~/", 2) ? wd : wd + 2);
-	sb_puts(&r->cd, "cd ");
-	sb_quote_home(&r->cd, wd);
-	sb_puts(&r->cd, " && ");
+	if (wd) { /* the shell kinds' */
+		r->sftp_dir = xstrdup(strncmp(wd, "~/", 2) ? wd : wd + 2);
+		sb_puts(&r->cd, "cd ");
+		sb_quote_home(&r->cd, wd);
+		sb_puts(&r->cd, " && ");
+	}
 	int rc = r->ops->open(r);
 	if (rc) {
 		r->failed = 1;

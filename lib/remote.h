@@ -32,6 +32,8 @@ struct remote {
 	int code;
 	char err[512];
 	uint64_t sent;      /* bytes uploaded */
+	char why_code[32];  /* with err: a failed run's reason_code, or "" */
+	void *priv;         /* the kind's own state (backend_http.c) */
 	/* The shell backends' (backend_shell.c): */
 	struct ssh *ssh;    /* NULL: the local transport */
 	const char *runtime;/* how jobs run there */

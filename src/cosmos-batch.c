@@ -50,6 +50,7 @@ struct batch {
 	int n;
 	long delay_ms;
 	const char *host;
+	char *host_kept; /* --resume: the batch's own host */
 	FILE *events;
 	int bad;             /* request lines refused */
 	int packed;
@@ -200,6 +201,8 @@ static void make_batch(struct batch *b)
 	free(reqs);
 	cJSON *ec = jobj(parent, "execution_config");
 	jset_num(ec, "batch_size", n);
+	if (b->host) /* for --resume */
+		jset_str(ec, "host", b->host);
 	jset_str(ec, "container_name", name);
 	jset_str(ec, "mode", packed ? "packed" : "fan-out");
 	if (!packed)
@@ -254,6 +257,8 @@ static void load_batch(struct batch *b, const char *id)
 		    lacks ? "packed batch has no request.json" : "not a batch (no child_run_ids)");
 	}
 	memcpy(b->id, id, sizeof b->id);
+	if (!b->host && jstr(ec, "host")) /* the host it was started for */
+		b->host = b->host_kept = xstrdup(jstr(ec, "host"));
 	b->size = cJSON_GetArraySize(ids);
 	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
 	/* A packed batch that reached its host, killed before its children
@@ -301,6 +306,16 @@ static void progress_event(struct batch *b, const struct feed_item *c, int ok, c
 	jset(e, "success", cJSON_CreateBool(ok));
 	if (!ok)
 		jset_str(e, "error", error ? error : "no result from cosmos-submit");
+	if (!ok && c->reason_code)
+		jset_str(e, "reason_code", c->reason_code);
+	/* Which source it upscales, and what the backend calls its job. */
+	cJSON *req = c->request ? cJSON_Parse(c->request) : NULL;
+	const char *src = jstr(jget(req, "execution_config"), "source_run_id");
+	if (src)
+		jset_str(e, "source_run_id", src);
+	if (c->operation)
+		jset_str(e, "operation", c->operation);
+	cJSON_Delete(req);
 	event(b, e);
 }
 
@@ -521,9 +536,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < b.n; i++) {
 		free(b.v[i].request);
 		free(b.v[i].error);
+		free(b.v[i].operation);
+		free(b.v[i].reason_code);
 	}
 	free(b.v);
 	free(b.packed_req);
+	free(b.host_kept);
 	finish_stdout();
 	return failed || b.bad ? EX_SOME : EX_OK;
 }

@@ -1,8 +1,8 @@
 /*
  * cosmos-manifest - print run and prompt records as JSON lines.
  *
- *	cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]
- *	    [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]
+ *	cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]
+ *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]
  *
  * Invariants:
  *  - Read-only: it takes no lock and creates or writes nothing under
@@ -30,7 +30,7 @@ static const char *const run_types[] = {
 };
 
 struct filter {
-	char **status, **type; /* NULL-terminated lists, or NULL for any */
+	char **status, **type, **code; /* NULL-terminated lists, or NULL for any */
 	const char *prompt, *batch;
 	int want_runs, want_prompts;
 };
@@ -52,8 +52,8 @@ struct hits {
 };
 
 static const char usage_text[] =
-    "usage: cosmos-manifest [--status S,...] [--type T,...] [--prompt PROMPT_ID]\n"
-    "           [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n";
+    "usage: cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]\n"
+    "           [--prompt PROMPT_ID] [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n";
 
 static _Noreturn void usage(void)
 {
@@ -90,6 +90,12 @@ static char **split(const char *opt, char *arg, int (*ok)(const char *))
 	return v;
 }
 
+/* A reason code (cosmos(7) lists them): a lowercase word with '_'. */
+static int code_known(const char *s)
+{
+	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == strlen(s);
+}
+
 static int type_known(const char *s)
 {
 	return strcmp(s, "prompt") == 0 || in_list((char **)run_types, s);
@@ -104,6 +110,8 @@ static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
 	if (f->status && !in_list(f->status, jstr(rec, "status")))
 		return 0;
 	if (f->type && !in_list(f->type, jstr(rec, "model_type")))
+		return 0;
+	if (f->code && !in_list(f->code, jstr(rec, "reason_code")))
 		return 0;
 	if (f->prompt && !(jstr(rec, "prompt_id") && strcmp(jstr(rec, "prompt_id"), f->prompt) == 0))
 		return 0;
@@ -231,6 +239,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"status", required_argument, NULL, 's'},
 		{"type", required_argument, NULL, 't'},
+		{"reason-code", required_argument, NULL, 'r'},
 		{"prompt", required_argument, NULL, 'p'},
 		{"batch", required_argument, NULL, 'b'},
 		{"limit", required_argument, NULL, 'n'},
@@ -247,6 +256,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': f.status = split("--status", optarg, status_known); break;
 		case 't': f.type = split("--type", optarg, type_known); break;
+		case 'r': f.code = split("--reason-code", optarg, code_known); break;
 		case 'p':
 			if (id_kind(optarg) != ID_PROMPT)
 				errx_(EX_USAGE_, "--prompt: '%s' is not a prompt id", shown(optarg));
@@ -311,6 +321,7 @@ int main(int argc, char **argv)
 	free(h.v);
 	free(f.status);
 	free(f.type);
+	free(f.code);
 	finish_stdout();
 	return h.bad ? EX_SOME : EX_OK;
 }

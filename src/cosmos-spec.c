@@ -5,6 +5,8 @@
  *	cosmos-spec transfer [--weights ...] [--steps N] ... [PROMPT_ID ...]
  *	cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]
  *	cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]
+ *	cosmos-spec generate [--model M] [--resolution R] [--aspect A] [--duration S]
+ *	    [--negative TEXT] [--param KEY=VALUE ...] [PROMPT ...]
  *
  * Invariants:
  *  - It touches no remote host.  It writes only prompt records (prompt);
@@ -49,7 +51,10 @@ static const char usage_text[] =
     "           [--guidance G] [--seed S] [--fps F] [--sigma-max X]\n"
     "           [--blur-strength L] [--canny-threshold L] [PROMPT_ID ...]\n"
     "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]\n"
-    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n";
+    "           [--model M] [--param KEY=VALUE ...]\n"
+    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n"
+    "       cosmos-spec generate [--model M] [--resolution R] [--aspect A] [--duration S]\n"
+    "           [--negative TEXT] [--param KEY=VALUE ...] [PROMPT ...]\n";
 
 static _Noreturn void usage(void)
 {
@@ -73,6 +78,28 @@ static long opt_long(const char *opt, const char *s, long lo, long hi)
 	return v;
 }
 
+/* A hosted model's name: no blanks or control characters. */
+static const char *opt_model(const char *s)
+{
+	if (!*s || strlen(s) > 200)
+		errx_(EX_USAGE_, "--model: '%s' is not a model name", shown(s));
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			errx_(EX_USAGE_, "--model: '%s' is not a model name", shown(s));
+	return s;
+}
+
+/* Is every number in v finite (1e999 parses as infinity)? */
+static int all_finite_json(const cJSON *v)
+{
+	if (cJSON_IsNumber(v))
+		return v->valuedouble - v->valuedouble == 0;
+	for (const cJSON *m = v->child; m; m = m->next)
+		if (!all_finite_json(m))
+			return 0;
+	return 1;
+}
+
 static const char *opt_level(const char *opt, const char *s)
 {
 	for (int i = 0; levels[i]; i++)
@@ -82,6 +109,27 @@ static const char *opt_level(const char *opt, const char *s)
 }
 
 /* "vis=0.5,edge=0.2": named controls get their weight, the others 0. */
+/*
+ * --param KEY=VALUE into params: a model input passed as it is to a
+ * hosted model (KEY of letters, digits and '_'; VALUE JSON if it parses
+ * as a number, true, false, null, an array or an object, else a string).
+ */
+static void add_param(cJSON *params, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t k = eq ? (size_t)(eq - arg) : 0;
+	if (!k || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != k)
+		errx_(EX_USAGE_, "--param: '%s' is not KEY=VALUE (KEY of letters, digits and _)", shown(arg));
+	char *key = xasprintf("%.*s", (int)k, arg);
+	cJSON *v = cJSON_Parse(eq + 1);
+	if (!v || cJSON_IsString(v) || !all_finite_json(v)) {
+		cJSON_Delete(v);
+		v = cJSON_CreateString(eq + 1);
+	}
+	jset(params, key, v);
+	free(key);
+}
+
 static void parse_weights(const char *arg, double w[4])
 {
 	char *copy = xstrdup(arg), *save = NULL;
@@ -321,7 +369,8 @@ static int cmd_transfer(int argc, char **argv)
 struct upscale_opts {
 	double weight;
 	long steps;
-	const char *prompt;
+	const char *prompt, *model;
+	cJSON *params;
 };
 
 /* The output video of a completed run; NULL after reporting why not. */
@@ -391,6 +440,10 @@ static int emit_upscale(struct items *it, const struct upscale_opts *o, const ch
 	jset_num(spec, "num_steps", (double)o->steps);
 	if (o->prompt)
 		jset_str(spec, "prompt", o->prompt);
+	if (o->model)
+		jset_str(ec, "model", o->model);
+	if (cJSON_GetArraySize(o->params))
+		jset(spec, "parameters", cJSON_Duplicate(o->params, 1));
 	record_print(req);
 	cJSON_Delete(req);
 	free(video);
@@ -444,9 +497,11 @@ static int cmd_upscale(int argc, char **argv)
 		{"weight", required_argument, NULL, 'w'},
 		{"prompt", required_argument, NULL, 'p'},
 		{"steps", required_argument, NULL, 's'},
+		{"model", required_argument, NULL, 'm'},
+		{"param", required_argument, NULL, 'P'},
 		{0, 0, 0, 0},
 	};
-	struct upscale_opts o = {.weight = 0.5, .steps = UPSCALE_STEPS};
+	struct upscale_opts o = {.weight = 0.5, .steps = UPSCALE_STEPS, .params = cJSON_CreateObject()};
 	const char *run = NULL, *video = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -456,6 +511,8 @@ static int cmd_upscale(int argc, char **argv)
 		case 'w': o.weight = opt_double("--weight", optarg, 0, 1); break;
 		case 'p': o.prompt = optarg; break;
 		case 's': o.steps = opt_long("--steps", optarg, 1, 1000); break;
+		case 'm': o.model = opt_model(optarg); break;
+		case 'P': add_param(o.params, optarg); break;
 		default: usage();
 		}
 	}
@@ -468,7 +525,9 @@ static int cmd_upscale(int argc, char **argv)
 	if (!run && !video) {
 		if (isatty(STDIN_FILENO))
 			errx_(EX_USAGE_, "upscale: no source: give --from-run RUN_ID, --video FILE or sources on stdin");
-		return each_item(0, NULL, one_upscale, &o);
+		int rc = each_item(0, NULL, one_upscale, &o);
+		cJSON_Delete(o.params);
+		return rc;
 	}
 	struct items flag = {0};
 	snprintf(flag.where, sizeof flag.where, "%s", run ? "--from-run" : "--video");
@@ -476,7 +535,99 @@ static int cmd_upscale(int argc, char **argv)
 		item_warn(&flag, "'%s' is not a run id (rs_ + 32 lowercase hex digits)", shown(run));
 		return EX_SOME;
 	}
-	return emit_upscale(&flag, &o, run, video) < 0 ? EX_SOME : EX_OK;
+	int rc = emit_upscale(&flag, &o, run, video) < 0 ? EX_SOME : EX_OK;
+	cJSON_Delete(o.params);
+	return rc;
+}
+
+/* --- generate ----------------------------------------------------------- */
+
+struct generate_opts {
+	const char *model, *resolution, *aspect, *negative;
+	long duration;
+	cJSON *params;
+};
+
+/* A prompt line: its text, or a JSON string, or an object's "prompt". */
+static int one_generate(struct items *it, const char *text, void *arg)
+{
+	const struct generate_opts *o = arg;
+	cJSON *j = NULL;
+	if (*text == '{' || *text == '"') {
+		const char *why = "neither a JSON object nor a string";
+		j = parse_line(text, &why);
+		text = cJSON_IsString(j) ? j->valuestring : jstr(j, "prompt");
+		if (!text) {
+			item_warn(it, "%s", j ? "JSON line has no \"prompt\"" : why);
+			cJSON_Delete(j);
+			return -1;
+		}
+	}
+	if (!*text) {
+		item_warn(it, "the prompt is empty");
+		cJSON_Delete(j);
+		return -1;
+	}
+	cJSON *req = cJSON_CreateObject();
+	jset_str(req, "model_type", "generate");
+	cJSON *ec = jobj(req, "execution_config"), *spec = jobj(req, "spec");
+	jset_str(ec, "prompt", text);
+	jset_str(spec, "prompt", text);
+	if (o->model)
+		jset_str(ec, "model", o->model);
+	if (o->negative)
+		jset_str(spec, "negative_prompt", o->negative);
+	if (o->resolution)
+		jset_str(spec, "resolution", o->resolution), jset_str(ec, "resolution", o->resolution);
+	if (o->aspect)
+		jset_str(spec, "aspect_ratio", o->aspect), jset_str(ec, "aspect_ratio", o->aspect);
+	if (o->duration)
+		jset_num(spec, "duration_seconds", (double)o->duration), jset_num(ec, "duration_seconds", (double)o->duration);
+	if (cJSON_GetArraySize(o->params))
+		jset(spec, "parameters", cJSON_Duplicate(o->params, 1));
+	record_print(req);
+	cJSON_Delete(req);
+	cJSON_Delete(j);
+	return 0;
+}
+
+static int cmd_generate(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"resolution", required_argument, NULL, 'r'},
+		{"aspect", required_argument, NULL, 'a'},
+		{"duration", required_argument, NULL, 'd'},
+		{"negative", required_argument, NULL, 'n'},
+		{"param", required_argument, NULL, 'P'},
+		{0, 0, 0, 0},
+	};
+	struct generate_opts o = {.params = cJSON_CreateObject()};
+	int c;
+	unsigned w, h;
+	char end;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.model = opt_model(optarg); break;
+		case 'r':
+			if (strcmp(optarg, "720p") && strcmp(optarg, "1080p") && strcmp(optarg, "4k"))
+				errx_(EX_USAGE_, "--resolution: '%s' is not 720p, 1080p or 4k", shown(optarg));
+			o.resolution = optarg;
+			break;
+		case 'a':
+			if (sscanf(optarg, "%u:%u%c", &w, &h, &end) != 2 || !w || !h || w > 100 || h > 100)
+				errx_(EX_USAGE_, "--aspect: '%s' is not W:H (such as 16:9)", shown(optarg));
+			o.aspect = optarg;
+			break;
+		case 'd': o.duration = opt_long("--duration", optarg, 1, 600); break;
+		case 'n': o.negative = optarg; break;
+		case 'P': add_param(o.params, optarg); break;
+		default: usage();
+		}
+	}
+	int rc = each_item(argc - optind, argv + optind, one_generate, &o);
+	cJSON_Delete(o.params);
+	return rc;
 }
 
 /* --- enhance ------------------------------------------------------------ */
@@ -554,7 +705,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{"prompt", cmd_prompt}, {"transfer", cmd_transfer},
-		{"upscale", cmd_upscale}, {"enhance", cmd_enhance},
+		{"upscale", cmd_upscale}, {"enhance", cmd_enhance}, {"generate", cmd_generate},
 	};
 	/* A store that cannot be read fails the whole run, not each item. */
 	if (strcmp(argv[1], "prompt") != 0 && store_open(0) < 0)

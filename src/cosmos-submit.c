@@ -54,14 +54,16 @@ static _Noreturn void usage(void)
 }
 
 
-/* Mark a run failed with a reason, and print it. */
-static void fail_run(const char *id, const char *reason)
+/* Mark a run failed with a reason (and its reason_code, if any), and print it. */
+static void fail_run(const char *id, const char *reason, const char *code)
 {
 	cJSON *patch = cJSON_CreateObject(), *now = NULL;
 	char ts[TIMESTAMP_LEN];
 	timestamp_now(ts);
 	jset_str(patch, "status", "failed");
 	jset_str(patch, "reason", reason);
+	if (code && *code)
+		jset_str(patch, "reason_code", code);
 	jset_str(patch, "completed_at", ts);
 	if (store_update(id, record_patch, patch, &now) >= 0 && now)
 		record_print(now);
@@ -209,10 +211,20 @@ static cJSON *prepare(struct items *it, cJSON *req, const struct opts *o, struct
 	free(dir);
 
 	uint64_t sent_before = r->sent;
+	const char *no = r->ops->refuses ? r->ops->refuses(r, req) : NULL;
+	if (no) {
+		/* Before anything is sent: this host cannot run it at all. */
+		item_warn(it, "%s: %s", f->id, no);
+		fail_run(f->id, no, "bad_request");
+		f->rc = EX_SOME;
+		cJSON_Delete(job);
+		return NULL;
+	}
+	*r->why_code = '\0';
 	if (job_stage(job, r, req, NULL) < 0) {
 		item_warn(it, "%s: %s", f->id, r->err);
-		fail_run(f->id, r->err);
-		f->rc = EX_SOME;
+		fail_run(f->id, r->err, r->why_code);
+		f->rc = !strcmp(r->why_code, "auth") ? EX_UNAVAIL : EX_SOME;
 		cJSON_Delete(job);
 		return NULL;
 	}
@@ -232,7 +244,7 @@ static void launch(struct items *it, cJSON *req, const struct opts *o, struct fl
 	cJSON_Delete(job);
 	if (!f->job) {
 		item_warn(it, "%s: %s", f->id, f->r->err);
-		fail_run(f->id, f->r->err);
+		fail_run(f->id, f->r->err, NULL);
 		f->rc = EX_UNAVAIL;
 		f->r = NULL;
 	}
@@ -258,12 +270,12 @@ static void submitted(struct flight *f, cJSON *job_o, int before)
 }
 
 /* A start that failed: said under the line's name, and recorded. */
-static void failed_start(const struct flight *f, const char *why)
+static void failed_start(const struct flight *f, const char *why, const char *code)
 {
 	struct items where = {0};
 	memcpy(where.where, f->where, sizeof where.where);
 	item_warn(&where, "%s: %s", f->id, why);
-	fail_run(f->id, why);
+	fail_run(f->id, why, code);
 }
 
 /* Record how a started request ended, and print it; the line's result. */
@@ -273,10 +285,11 @@ static int land(struct flight *f)
 	if (rc || !f->r)
 		goto out; /* never started: already reported */
 	cJSON *job_o = cJSON_CreateObject();
+	*f->r->why_code = '\0';
 	int st = f->r->ops->started(f->r, f->job, job_o);
 	f->job = NULL;
 	if (st && st != STARTED_BEFORE) {
-		failed_start(f, f->r->err);
+		failed_start(f, f->r->err, f->r->why_code);
 		cJSON_Delete(job_o);
 		rc = st;
 		goto out;
@@ -402,7 +415,7 @@ static int together(struct items *it, cJSON *first, const struct opts *o, int *w
 			if (st == 0 || st == STARTED_BEFORE)
 				submitted(&m[i].f, outs[i], st == STARTED_BEFORE);
 			else {
-				failed_start(&m[i].f, r->err);
+				failed_start(&m[i].f, r->err, NULL);
 				cJSON_Delete(outs[i]);
 			}
 			store_unclaim(m[i].f.claim);

@@ -393,6 +393,7 @@ static int cancel(struct runs *rs)
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = rs->v[i];
 		const char *h = jstr(run->rec, "host");
+		char note[600] = "cancelled by the user";
 		if (run->done && run->added)
 			continue; /* a batch's child, gone with it */
 		if (run->done) {
@@ -412,18 +413,22 @@ static int cancel(struct runs *rs)
 		if (h && job_handle(run->rec)) {
 			char err[512];
 			struct remote *r = remote_get(h, err, sizeof err);
+			if (r)
+				*r->err = '\0';
 			int st = !r ? EX_SOME : r->failed ? r->code : r->ops->cancel(r, run->rec);
 			if (st) {
 				warnx_("%s: cannot cancel: %s", run->id, !r ? err : r->err);
 				worst = exit_worst(worst, st);
 				continue;
 			}
+			if (*r->err) /* a note for the record (a provider without cancel) */
+				snprintf(note, sizeof note, "cancelled by the user; %s", r->err);
 		}
 		cJSON *patch = cJSON_CreateObject();
 		char ts[TIMESTAMP_LEN];
 		timestamp_now(ts);
 		jset_str(patch, "status", "cancelled");
-		jset_str(patch, "reason", "cancelled by the user");
+		jset_str(patch, "reason", note);
 		jset_str(patch, "completed_at", ts);
 		apply(rs, run, patch);
 		cJSON_Delete(patch);

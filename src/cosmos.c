@@ -6,6 +6,7 @@
  *	cosmos inference PROMPT_ID      cosmos-spec transfer | cosmos-submit
  *	cosmos inference P1 P2 ...      cosmos-spec transfer | cosmos-batch --packed
  *	cosmos upscale SOURCE [--wait]  cosmos-spec upscale | cosmos-submit
+ *	cosmos generate PROMPT ... [--wait]  cosmos-spec generate | cosmos-submit
  *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-batch --packed
  *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
  *
@@ -44,7 +45,10 @@ static _Noreturn void usage(int code)
 	    "  create prompt [--name N] [--negative T] TEXT DIR   store a prompt\n"
 	    "  inference PROMPT_ID ... [--weights vis=W,...] [--fan-out] [--wait]\n"
 	    "                              Cosmos Transfer; several prompts: one packed batch\n"
-	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt T] [--wait]\n"
+	    "  upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt T]\n"
+	    "      [--model M] [--param K=V] [--wait]\n"
+	    "  generate PROMPT ... [--model M] [--resolution R] [--aspect A] [--duration S]\n"
+	    "      [--negative T] [--param K=V] [--wait]   text to video on a hosted model\n"
 	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--fan-out] [--wait]\n"
 	    "  status                      sync, then show unfinished runs\n"
 	    "  list [cosmos-manifest options]   runs (or --type prompt), newest first\n"
@@ -387,9 +391,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "upscale") && !has_source(argc, argv)) {
 		warnx_("upscale: no source: give --from-run RUN_ID or --video FILE");
 		rc = EX_USAGE_;
-	} else if (!strcmp(cmd, "inference") || !strcmp(cmd, "upscale") || !strcmp(cmd, "enhance-batch")) {
+	} else if (!strcmp(cmd, "generate") && argc == 0) {
+		warnx_("generate: no prompt: give the text to make a video of");
+		rc = EX_USAGE_;
+	} else if (!strcmp(cmd, "inference") || !strcmp(cmd, "upscale") || !strcmp(cmd, "enhance-batch") ||
+	           !strcmp(cmd, "generate")) {
 		add(&spec, "cosmos-spec");
-		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "upscale") ? "upscale" : "enhance");
+		add(&spec, !strcmp(cmd, "inference") ? "transfer" : !strcmp(cmd, "enhance-batch") ? "enhance" : cmd);
 		int flags = split_submit(argc, argv, &spec, &submit);
 		/* Two or more prompts make a batch (one parent, a child each),
 		 * packed into one container unless --fan-out. */

@@ -136,7 +136,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	before=$(store_snapshot)
 	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts cosmos-submit"
 	assert_failure 1
-	assert_output "cosmos-submit: stdin:1: host 'gpu': backend 'kubernetes' is not one of docker, local, slurm"
+	assert_output "cosmos-submit: stdin:1: host 'gpu': backend 'kubernetes' is not one of docker, local, slurm, http"
 	assert_equal "$(store_snapshot)" "$before"
 }
 

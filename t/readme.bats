@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # Every README example that can run here: the blocks tagged tour-local,
-# tour-make, tour-host and tour-slurm, run in order, as written.
+# tour-make, tour-host, tour-slurm and tour-http, run in order, as written.
 
 load helper
 load sshd
 load slurm
+load videoapi
 
 # readme_blocks TAG: the code of every block whose info string ends in TAG.
 readme_blocks() {
@@ -82,4 +83,23 @@ tour_dir() {
 	assert_success
 	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"submitted","host":"cluster","job":\{"handle":"[0-9]+","runtime":"slurm"'
 	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"completed","exit_code":0\}$'
+}
+
+@test "README: the hosted-model tour runs as written against the providers' APIs on loopback" {
+	videoapi_start
+	# The README's [veo] and [rep], at the loopback server.
+	{
+		videoapi_host veo gemini
+		videoapi_host rep replicate upscale_model=topazlabs/video-upscale
+	} >"$BATS_TEST_TMPDIR/hosts"
+	videoapi_control '{"run_seconds": 0.3}'
+	tour_dir
+	readme_blocks tour-http >tour.sh
+	COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts run bash -e -o pipefail tour.sh
+	videoapi_stop
+	assert_success
+	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"submitted","job":"models/veo-3.1-generate-preview/operations/[a-z0-9]+"\}$'
+	assert_line --regexp '^\{"id":"rs_[0-9a-f]{32}","status":"completed","files":\{"output.mp4":[0-9]+\}\}$'
+	assert_line --regexp '^\{"index":0,"success":true,"source_run_id":"rs_[0-9a-f]{32}","operation":"[a-z0-9]+"\}$'
+	assert_line --regexp '^\{"status":"completed","source":"rs_[0-9a-f]{32}","model":"topazlabs/video-upscale"\}$'
 }

@@ -314,7 +314,7 @@ $good
 EOF
 	assert_failure 1
 	assert_equal "$stderr" 'cosmos-submit: stdin:1: malformed JSON
-cosmos-submit: stdin:3: "model_type" is not transfer, upscale, enhance, batch or enhance_batch
+cosmos-submit: stdin:3: "model_type" is not transfer, upscale, generate, enhance, batch or enhance_batch
 cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_equal "$(jq -r .status <<<"$output")" submitted
 	wait_all >/dev/null
