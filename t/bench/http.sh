@@ -42,7 +42,8 @@ t2=$(now)
 sub=$(echo "$t1 - $t0" | bc) loop=$(echo "$t2 - $t1" | bc)
 echo "submit $S (gemini): cosmos-submit ${sub}s [$(tail -n 1 "$VIDEOAPI_DIR/stats" | sed 's/.*gem: //')], curl loop ${loop}s: $(ratio "$loop" "$sub")x"
 
-# Sync: N running operations on each provider.
+# Sync: N running operations on each provider (alone in the store).
+rm -rf "$COSMOS_DIR"/runs
 for p in gem rep; do
 	for i in $(seq "$N"); do echo "{\"model_type\":\"generate\",\"spec\":{\"prompt\":\"a cloud $i\"}}"; done |
 		"$BIN/cosmos-submit" --host "$p" | jq -r .job.handle >"$VIDEOAPI_DIR/handles-$p"
