@@ -106,6 +106,13 @@ struct backend {
 	/* Optional: why this host cannot run request req at all (checked
 	 * before its inputs are staged or anything is sent), or NULL. */
 	const char *(*refuses)(struct remote *r, const cJSON *req);
+	/*
+	 * Optional: runs left pending by a submit that died after starting
+	 * their jobs (before it could record them).  For each recs[i] whose
+	 * job was started, the job's fields as started gives them (handle
+	 * first) into jobs_out[i]; NULL where it never was.  One round trip.
+	 */
+	int (*adopt)(struct remote *r, const cJSON *const *recs, cJSON **jobs_out, size_t n);
 };
 
 /* The kind called name (NULL: the default, docker), or NULL. */

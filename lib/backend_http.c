@@ -437,18 +437,24 @@ static void submit(struct remote *r, struct hjob *j, const char *url, const char
 		unlink(mark);
 }
 
+/* The marker's first line into text ("" when there is none). */
+static void marker_read(const char *path, char *text, size_t len)
+{
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t n = fd >= 0 ? read(fd, text, len - 1) : 0;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	text[strcspn(text, "\n")] = '\0';
+}
+
 static struct bjob *start(struct remote *r, const char *id, const char *model, const cJSON *job, const cJSON *ec)
 {
 	struct state *s = st_of(r);
 	struct hjob *j = xmalloc(sizeof *j);
 	*j = (struct hjob){.fields = cJSON_CreateObject()};
 	char *mark = marker_path(id), why[256] = "", text[300] = "";
-	int fd = mark ? open(mark, O_RDONLY | O_CLOEXEC) : -1;
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : 0;
-	if (fd >= 0)
-		close(fd);
-	text[n > 0 ? n : 0] = '\0';
-	text[strcspn(text, "\n")] = '\0';
+	marker_read(mark, text, sizeof text);
 	const char *name = model_of(r, model, ec);
 	cJSON *body = NULL;
 	char *path = NULL;
@@ -485,6 +491,25 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	free(path);
 	free(mark);
 	return (struct bjob *)j;
+}
+
+/* A submit that died after the provider answered left the handle in its
+ * marker; one that died while sending is left pending (cosmos-batch
+ * --resume, or cosmos-submit of it, fails it submit_unknown). */
+static int adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *mark = marker_path(jstr(recs[i], "id")), text[300];
+		marker_read(mark, text, sizeof text);
+		jobs[i] = NULL;
+		if (!strncmp(text, "handle ", 7) && text[7]) {
+			jobs[i] = cJSON_CreateObject();
+			jset_str(jobs[i], "handle", text + 7);
+			jset_str(jobs[i], "provider", st_of(r)->p->name);
+		}
+		free(mark);
+	}
+	return 0;
 }
 
 static int step(struct remote *r, struct bjob *b)
@@ -781,6 +806,7 @@ const struct backend backend_http = {
 	.log = show_log,
 	.fetch = fetch,
 	.close = close_host,
+	.adopt = adopt,
 };
 
 const struct provider *provider_find(const char *name)

@@ -396,6 +396,46 @@ int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char
 	return rc < 0 ? EX_TEMP : 0;
 }
 
+/*
+ * Pending runs whose job file is on the host were started by a submit
+ * that died before recording them: their handle is the container name
+ * (docker, process) or the job id the host kept (slurm; a job array's
+ * task is left to cosmos-batch --resume, which finds its array).
+ */
+int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t n)
+{
+	struct sbuf in = {0}, out = {0}, err = {0};
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = NULL;
+		sb_printf(&in, "%s\n", jstr(recs[i], "id"));
+	}
+	int st = ctl(r, "adopt", in.s, in.len, &out, &err);
+	if (st != 0)
+		snprintf(r->err, sizeof r->err, "adopt: %s", shell_chomp(&err) ? shown(err.s) : "failed");
+	char *save = NULL;
+	for (char *l = st == 0 && out.s ? strtok_r(out.s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+		char id[ID_LEN + 1], jid[32];
+		if (sscanf(l, "adopt %35s %31s", id, jid) != 2)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i] || strcmp(jstr(recs[i], "id"), id))
+				continue;
+			int slurm = !strcmp(r->runtime, "slurm");
+			if (slurm && !strcmp(jid, "-"))
+				break;
+			char *h = slurm ? xstrdup(jid) : xasprintf("cosmos_%s_%.8s", jstr(recs[i], "model_type"), id);
+			jobs[i] = cJSON_CreateObject();
+			jset_str(jobs[i], "handle", h);
+			jset_str(jobs[i], "runtime", r->runtime);
+			free(h);
+		}
+	}
+	sb_free(&in);
+	sb_free(&out);
+	sb_free(&err);
+	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
+}
+
 /* The model code these kinds run (cosmos-transfer1) has no text to video. */
 const char *shell_refuses(struct remote *r, const cJSON *req)
 {
@@ -409,10 +449,10 @@ const char *shell_refuses(struct remote *r, const cJSON *req)
 
 const struct backend backend_docker = {
 	"docker", configure_docker, open_docker, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
 };
 
 const struct backend backend_local = {
 	"local", configure_local, open_local, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
 };

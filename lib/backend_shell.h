@@ -18,6 +18,7 @@ int shell_cancel(struct remote *r, const cJSON *rec);
 int shell_log(struct remote *r, const cJSON *rec, int follow);
 int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size);
 const char *shell_refuses(struct remote *r, const cJSON *req);
+int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t n);
 
 /*
  * A start in flight, as every shell-like kind makes it: the transport's

@@ -324,5 +324,5 @@ static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, in
 
 const struct backend backend_slurm = {
 	"slurm", configure, open_host, shell_stage, start, shell_step, shell_wait, started,
-	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses,
+	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
 };

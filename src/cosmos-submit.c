@@ -10,8 +10,11 @@
  * Invariants:
  *  - One connection per host for the whole input (lib/remote.c); the
  *    host's backend (lib/backend.h) stages, starts and names the job.
- *  - A run made beforehand (a batch's child) is started only by the
- *    process holding its claim (store_claim), and only while pending.
+ *  - A run is started only by the process holding its claim
+ *    (store_claim), and only while pending: a batch's child, made
+ *    beforehand, is claimed; a new run is claimed as it is made.  A
+ *    submit killed after starting a job leaves its run pending with its
+ *    host: cosmos-sync adopts it once the claim is free.
  *  - A host that cannot be reached, or a bad line, creates no record.  A
  *    run whose start fails after its record exists is marked failed with
  *    the reason; no record is ever removed.
@@ -198,6 +201,8 @@ static cJSON *prepare(struct items *it, cJSON *req, const struct opts *o, struct
 		if (store_create(rec) < 0)
 			err_(EX_STORE, "cannot store run %s", f->id);
 		cJSON_Delete(rec);
+		/* Ours while we start it: a sync leaves it alone until then. */
+		f->claim = store_claim(f->id);
 	}
 	/* The local copy of the request's spec, for the curious. */
 	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;

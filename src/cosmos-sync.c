@@ -263,6 +263,56 @@ static void finish_packed(struct runs *rs, struct run *parent, cJSON *patch, con
 	apply(rs, parent, patch);
 }
 
+/* Was run started by a submit that died before recording it?  Its record
+ * names its host, but it is pending with no job. */
+static int orphan(const struct run *run, const char *host)
+{
+	const char *h = jstr(run->rec, "host"), *st = jstr(run->rec, "status");
+	return h && !strcmp(h, host) && st && !strcmp(st, "pending") && !job_handle(run->rec) &&
+	       !packed_parent_of(run->rec) && (!batch_is_parent(run->rec) || packed_parent(run->rec));
+}
+
+/*
+ * Adopt the runs v[0..n) of host r whose jobs the backend finds started:
+ * submitted, with the job's fields.  A run another process holds the
+ * claim of (it is starting it now) is left alone.  0 or an exit code.
+ */
+static int adopt(struct runs *rs, struct remote *r, struct run **v, size_t n)
+{
+	if (!n || !r->ops->adopt)
+		return 0;
+	const cJSON **recs = xmalloc(n * sizeof *recs);
+	cJSON **jobs = xmalloc(n * sizeof *jobs);
+	int *claims = xmalloc(n * sizeof *claims), rc = 0;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((claims[k] = store_claim(v[i]->id)) >= 0) {
+			v[k] = v[i];
+			recs[k++] = v[i]->rec;
+		}
+	if (k && (rc = r->ops->adopt(r, recs, jobs, k)))
+		warnx_("%s: %s", r->host.name, r->err);
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	for (size_t i = 0; i < k; i++) {
+		if (!rc && jobs[i]) {
+			cJSON *patch = cJSON_CreateObject();
+			jset_str(patch, "status", "submitted");
+			jset_str(patch, "submitted_at", ts);
+			jset(jobs[i], "adopted", cJSON_CreateTrue());
+			jset(patch, "job", jobs[i]);
+			apply(rs, v[i], patch);
+			cJSON_Delete(patch);
+		} else if (!rc)
+			cJSON_Delete(jobs[i]);
+		store_unclaim(claims[i]);
+	}
+	free(recs);
+	free(jobs);
+	free(claims);
+	return rc;
+}
+
 /*
  * One round trip to host's backend learns the state of every unfinished
  * run of rs there; each answer is judged and applied.  0 or an exit code.
@@ -278,6 +328,12 @@ static int sync_host(const char *host, struct runs *rs)
 	struct poll_item *v = xmalloc((rs->n + 1) * sizeof *v);
 	struct run **of = xmalloc((rs->n + 1) * sizeof *of);
 	size_t n = 0;
+	/* First the runs a dead submit started and could not record. */
+	for (size_t i = 0; i < rs->n; i++)
+		if (!rs->v[i]->done && orphan(rs->v[i], host))
+			of[n++] = rs->v[i];
+	int arc = adopt(rs, r, of, n);
+	n = 0;
 	for (size_t i = 0; i < rs->n; i++) {
 		struct run *run = rs->v[i];
 		const char *h = jstr(run->rec, "host");
@@ -289,6 +345,7 @@ static int sync_host(const char *host, struct runs *rs)
 	int rc = n ? r->ops->poll(r, v, n) : 0;
 	if (rc)
 		warnx_("%s: %s", host, r->err);
+	rc = exit_worst(rc, arc);
 	for (size_t i = 0; i < n; i++) {
 		struct run *run = of[i];
 		cJSON *patch = v[i].answered ? finish_judge(&v[i], run->rec) : NULL;
@@ -409,6 +466,14 @@ static int cancel(struct runs *rs)
 				worst = exit_worst(worst, EX_SOME);
 			}
 			continue;
+		}
+		if (h && !job_handle(run->rec) && orphan(run, h)) {
+			/* Started by a submit that died: its job is to be stopped too. */
+			char err[512];
+			struct remote *r = remote_get(h, err, sizeof err);
+			if (r && !r->failed)
+				worst = exit_worst(worst, adopt(rs, r, &run, 1));
+			h = jstr(run->rec, "host"); /* the record adopt() read anew */
 		}
 		if (h && job_handle(run->rec)) {
 			char err[512];

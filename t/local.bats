@@ -157,3 +157,61 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_failure 3
 	assert_output "cosmos-submit: stdin:1: /nonexistent/remote: No such file or directory"
 }
+
+# orphan ID: the record as a submit killed between starting the job and
+# recording it leaves it (#15): pending, its backend and host named, no job.
+orphan() {
+	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$1.json" >"$COSMOS_DIR/runs/$1.json.new"
+	mv "$COSMOS_DIR/runs/$1.json.new" "$COSMOS_DIR/runs/$1.json"
+}
+
+@test "a run whose submit died after starting its job is adopted by the next sync and completes with its output" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	orphan "$id"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.adopted, .job.handle] | join(" ")' "$COSMOS_DIR/runs/$id.json")" \
+		"completed true cosmos_upscale_${id:0:8}"
+	assert_file_exists "$(jq -r .outputs.video "$COSMOS_DIR/runs/$id.json")"
+	# One that never reached its job file is left pending, as never started.
+	id=$(make_run pending '.model_type = "upscale" | .backend = "local" | .host = "local"')
+	run cosmos-sync "$id"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" pending
+}
+
+@test "cancelling such a run stops its job too" {
+	echo 30 >"$STANDIN_STATE/model-sleep"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	pid=$(cat "$COSMOS_DIR/local/runs/$id.pid")
+	orphan "$id"
+	run cosmos-sync --cancel "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled
+	run bash -c "ps -o stat= -g $pid | grep -v '^Z'"
+	assert_output ""
+}
+
+@test "cosmos-submit killed at random points, 12 times: one sync brings every started run home, none started twice" {
+	for i in $(seq 12); do cosmos-spec upscale --video "$CLIPS/full/color.mp4"; done >"$BATS_TEST_TMPDIR/reqs"
+	for k in $(seq 12); do
+		cosmos-submit <"$BATS_TEST_TMPDIR/reqs" >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.$((RANDOM % 9 + 1))"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	run cosmos-sync --wait --interval 1 --timeout 120
+	# Every run whose job was started is home; the rest never started.
+	for f in "$COSMOS_DIR"/local/runs/rs_*.sh; do
+		[ -e "$f" ] || continue
+		id=$(basename "$f" .sh)
+		assert_equal "$id $(jq -r .status "$COSMOS_DIR/runs/$id.json")" "$id completed"
+	done
+	run cosmos-manifest --status pending
+	for id in $(jq -r .id <<<"$output"); do assert_file_not_exists "$COSMOS_DIR/local/runs/$id.sh"; done
+	# Each job ran once: one log start per run.
+	for d in "$COSMOS_DIR"/local/outputs/run_*; do
+		assert_equal "$(grep -c '^\[COSMOS_START\]' "$d/run.log" 2>/dev/null || echo 1)" 1
+	done
+}

@@ -111,6 +111,20 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_output --regexp '^\[COSMOS_CANCELLED\] [0-9T:-]+Z$'
 }
 
+@test "a Slurm job whose submit died before recording it is adopted by its kept job id, and can be cancelled" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-submit --host cluster | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$id.json" >"$BATS_TEST_TMPDIR/r"
+	mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$id.json"
+	run cosmos-sync "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .job.handle, .job.adopted] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "submitted $job true"
+	run cosmos kill "$id"
+	assert_success
+	for i in $(seq 50); do [ "$(squeue -h -t all -j "$job" -o %T)" = CANCELLED ] && break; sleep 0.2; done
+	assert_equal "$(squeue -h -t all -j "$job" -o %T)" CANCELLED
+}
+
 @test "a job Slurm cancelled behind our back, or a state cosmos does not know, is failed, never completed" {
 	standin_model sleep 30
 	ids=$({ cosmos-spec upscale --video "$CLIPS/full/color.mp4"; cosmos-spec upscale --video "$CLIPS/color-only/color.mp4"; } |
