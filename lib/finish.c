@@ -123,6 +123,7 @@ static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const c
 		*slash = '/';
 	}
 	*r->why_code = '\0';
+	parts_clear(local); /* what a killed download of it left */
 	struct stat sb;
 	if (!rc && (rc = r->ops->fetch(r, rec, from, local, size < 0 ? UINT64_MAX : (uint64_t)size))) {
 		if (!*r->why_code) /* final failures are the run's reason, not a warning */

@@ -507,7 +507,7 @@ int http_download(struct http *h, const char *url, const char *path, uint64_t *s
 	*gone = 0;
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
-	char *tmp = xasprintf("%s/.%s.part", dir, slash ? slash + 1 : path);
+	char *tmp = part_name(path);
 	struct dl d = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
 	char *cur = xstrdup(url), *next = NULL;
 	int rc = -1, hops;

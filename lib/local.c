@@ -87,7 +87,7 @@ int local_copy(const char *from, const char *to, uint64_t *copied)
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -1;
-	char *tmp = xasprintf("%s.part%ld", to, (long)getpid());
+	char *tmp = part_name(to);
 	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int r = out < 0 ? -1 : 0;
 	uint64_t total = 0;

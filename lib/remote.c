@@ -224,7 +224,7 @@ static int t_put_data(struct remote *r, const char *data, size_t len, const char
 {
 	if (r->ssh)
 		return ssh_put_data(r->ssh, data, len, path);
-	char *tmp = xasprintf("%s.part%ld", path, (long)getpid());
+	char *tmp = part_name(path);
 	FILE *f = fopen(tmp, "we");
 	int rc = f && fwrite(data, 1, len, f) == len ? 0 : -1;
 	if (f && fclose(f) != 0)

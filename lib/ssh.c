@@ -623,7 +623,7 @@ int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t 
 	LIBSSH2_SFTP_HANDLE *f = open_remote(c, remote, LIBSSH2_FXF_READ);
 	if (!f)
 		return -1;
-	char *tmp = xasprintf("%s.part%ld", local, (long)getpid());
+	char *tmp = part_name(local);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	char *buf = xmalloc(XFER);
 	int r = fd < 0 ? -1 : 0;

@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <unistd.h>
 #include <math.h>
@@ -201,4 +203,34 @@ char *sibling(const char *name)
 		}
 	}
 	return xstrdup(name);
+}
+
+char *part_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xasprintf(".%s.part%ld", path, (long)getpid());
+	return xasprintf("%.*s/.%s.part%ld", (int)(slash - path), path, slash + 1, (long)getpid());
+}
+
+void parts_clear(const char *path)
+{
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
+	char *prefix = xasprintf(".%s.part", base);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		long pid;
+		if (strncmp(e->d_name, prefix, strlen(prefix)) || parse_long(e->d_name + strlen(prefix), &pid) < 0 ||
+		    pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue; /* not one of ours, or its writer lives */
+		char *p = xasprintf("%s/%s", dir, e->d_name);
+		unlink(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+	free(dir);
 }

@@ -69,6 +69,15 @@ void std_options(const char *arg, const char *usage);
 /* A cosmos program's path: beside this one if there, else its name (PATH). */
 char *sibling(const char *name);
 
+/*
+ * Where a file is written before it is renamed to path: a hidden name
+ * beside it, ".NAME.partPID", so that no partial file is ever visible as
+ * the file, and concurrent writers never share one (caller frees).
+ * parts_clear removes those of path left by processes that died.
+ */
+char *part_name(const char *path);
+void parts_clear(const char *path);
+
 /* Flush and close stdout, dying with EX_STORE if the data did not get out. */
 void finish_stdout(void);
 

@@ -525,3 +525,19 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled
 	assert_equal "$(grep -c "^kill cosmos_upscale_${id:0:8}" "$SSHD_DIR/state/calls.log")" 1
 }
+
+@test "a download killed half-way leaves only a hidden part file, which the next sync clears" {
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	mkdir -p "$COSMOS_DIR/runs/$id"
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead"
+	head -c 4096 /dev/urandom >"$COSMOS_DIR/runs/$id/.output.mp4.part$dead"
+	echo live >"$COSMOS_DIR/runs/$id/.output.mp4.part$$" # a sync at work now: left alone
+	run wait_all "$id"
+	assert_success
+	assert_file_not_exists "$COSMOS_DIR/runs/$id/.output.mp4.part$dead"
+	assert_file_exists "$COSMOS_DIR/runs/$id/.output.mp4.part$$"
+	run ls "$COSMOS_DIR/runs/$id"
+	refute_output --partial part
+}
