@@ -2,12 +2,15 @@
 #define _GNU_SOURCE
 #include "finish.h"
 #include "enhance.h"
+#include "local.h"
+#include "shell.h"
 #include "packed.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -101,6 +104,36 @@ int finish_run(cJSON *rec, void *arg)
 	return record_patch(rec, patch);
 }
 
+/*
+ * A video's quality facts into out, from ffprobe: width, height,
+ * duration (s), fps and codec.  Nothing when ffprobe cannot tell: the
+ * facts are a convenience, never a reason to fail a run.
+ */
+static void probe_video(const char *path, cJSON *out)
+{
+	struct sbuf cmd = {0}, answer = {0};
+	sb_puts(&cmd, "exec ffprobe -v error -select_streams v:0 -show_entries "
+	              "stream=width,height,codec_name,avg_frame_rate:format=duration -of json ");
+	sb_quote(&cmd, path);
+	cJSON *j = local_exec(cmd.s, NULL, 0, &answer, NULL) == 0 && answer.s ? cJSON_Parse(answer.s) : NULL;
+	const cJSON *s = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "streams"), 0);
+	const char *rate = jstr(s, "avg_frame_rate"), *dur = jstr(jget(j, "format"), "duration");
+	double num, den, d;
+	if (jnum(s, "width", 0) > 0 && jnum(s, "height", 0) > 0) {
+		jset_num(out, "width", jnum(s, "width", 0));
+		jset_num(out, "height", jnum(s, "height", 0));
+	}
+	if (dur && parse_double(dur, &d) == 0 && d > 0)
+		jset_num(out, "duration", floor(d * 1000 + 0.5) / 1000);
+	if (rate && sscanf(rate, "%lf/%lf", &num, &den) == 2 && num > 0 && den > 0)
+		jset_num(out, "fps", floor(num / den * 1000 + 0.5) / 1000);
+	if (jstr(s, "codec_name"))
+		jset_str(out, "codec", jstr(s, "codec_name"));
+	cJSON_Delete(j);
+	sb_free(&cmd);
+	sb_free(&answer);
+}
+
 /* Download run rec's output file from into run id's directory as name
  * (making its sub/ for "sub/file"); record it in out.  0, or an exit code
  * class. */
@@ -132,8 +165,10 @@ static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const c
 		if (size < 0) /* known once it is here */
 			size = stat(local, &sb) == 0 ? (double)sb.st_size : 0;
 		jset_num(jobj(out, "files"), name, size);
-		if (!strcmp(name, "output.mp4"))
+		if (!strcmp(name, "output.mp4")) {
 			jset_str(out, "video", local);
+			probe_video(local, out);
+		}
 		else if (!strcmp(name, "run.log"))
 			jset_str(out, "log", local);
 		else if (!strcmp(name, "batch_results.json"))

@@ -2,7 +2,8 @@
  * cosmos-manifest - print run and prompt records as JSON lines.
  *
  *	cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]
- *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]
+ *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]
+ *	    [--count | --summary] [ID ...]
  *
  * Invariants:
  *  - Read-only: it takes no lock and creates or writes nothing under
@@ -31,7 +32,7 @@ static const char *const run_types[] = {
 
 struct filter {
 	char **status, **type, **code; /* NULL-terminated lists, or NULL for any */
-	const char *prompt, *batch;
+	const char *prompt, *batch, *source;
 	int want_runs, want_prompts;
 };
 
@@ -53,7 +54,8 @@ struct hits {
 
 static const char usage_text[] =
     "usage: cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]\n"
-    "           [--prompt PROMPT_ID] [--batch RUN_ID] [--limit N] [--count | --summary] [ID ...]\n";
+    "           [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]\n"
+    "           [--count | --summary] [ID ...]\n";
 
 static _Noreturn void usage(void)
 {
@@ -114,6 +116,9 @@ static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
 	if (f->code && !in_list(f->code, jstr(rec, "reason_code")))
 		return 0;
 	if (f->prompt && !(jstr(rec, "prompt_id") && strcmp(jstr(rec, "prompt_id"), f->prompt) == 0))
+		return 0;
+	if (f->source && !(jstr(jget(rec, "execution_config"), "source_run_id") &&
+	                   !strcmp(jstr(jget(rec, "execution_config"), "source_run_id"), f->source)))
 		return 0;
 	if (f->batch) {
 		const cJSON *ec = cJSON_GetObjectItemCaseSensitive(rec, "execution_config");
@@ -242,6 +247,7 @@ int main(int argc, char **argv)
 		{"reason-code", required_argument, NULL, 'r'},
 		{"prompt", required_argument, NULL, 'p'},
 		{"batch", required_argument, NULL, 'b'},
+		{"source-run", required_argument, NULL, 'R'},
 		{"limit", required_argument, NULL, 'n'},
 		{"count", no_argument, NULL, 'c'},
 		{"summary", no_argument, NULL, 'S'},
@@ -261,6 +267,11 @@ int main(int argc, char **argv)
 			if (id_kind(optarg) != ID_PROMPT)
 				errx_(EX_USAGE_, "--prompt: '%s' is not a prompt id", shown(optarg));
 			f.prompt = optarg;
+			break;
+		case 'R':
+			if (id_kind(optarg) != ID_RUN)
+				errx_(EX_USAGE_, "--source-run: '%s' is not a run id", shown(optarg));
+			f.source = optarg;
 			break;
 		case 'b':
 			if (id_kind(optarg) != ID_RUN)

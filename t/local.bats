@@ -215,3 +215,17 @@ orphan() {
 		assert_equal "$(grep -c '^\[COSMOS_START\]' "$d/run.log" 2>/dev/null || echo 1)" 1
 	done
 }
+
+@test "a completed video's quality facts are in its record (ffprobe); --source-run finds the runs made from a run" {
+	src=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	wait_all "$src"
+	assert_equal "$(jq -c '.outputs | [.width, .height, .duration, .fps, .codec]' "$COSMOS_DIR/runs/$src.json")" \
+		'[3840,2112,1,24,"h264"]'
+	up=$(cosmos-spec upscale --from-run "$src" | cosmos-submit | jq -r .id)
+	other=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	run cosmos-manifest --source-run "$src"
+	assert_equal "$(jq -r .id <<<"$output")" "$up"
+	run cosmos-manifest --source-run nope
+	assert_failure 2
+	wait_all "$up" "$other"
+}
