@@ -12,7 +12,7 @@ DESTDIR ?=
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
-PROGS   = cosmos cosmos-spec cosmos-manifest cosmos-submit cosmos-sync cosmos-batch
+PROGS   = cosmos cosmos-spec cosmos-manifest cosmos-submit cosmos-sync cosmos-batch cosmos-gallery
 LIBSRC  = lib/backend.c lib/backend_shell.c lib/backend_slurm.c lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c lib/progress.c lib/enhance.c lib/batch.c lib/packed.c lib/finish.c lib/job.c lib/feed.c \
           lib/http.c lib/backend_http.c lib/provider_gemini.c lib/provider_replicate.c
 TESTS   = storetool shq put
@@ -21,7 +21,7 @@ PKGS    = libcjson libssh2 libcrypto libcurl
 # Debian packages the build, the tests and the benchmarks need.
 DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
        libssl-dev jq bats bats-support bats-assert bats-file openssh-server ffmpeg \
-       mandoc strace bc python3 slurmctld slurmd slurm-client munge
+       mandoc strace bc python3 slurmctld slurmd slurm-client munge chromium
 
 # BUILD holds objects and test helpers; BINDIR the programs.  The sanitizer
 # build uses its own pair so both can coexist.

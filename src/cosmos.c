@@ -8,6 +8,7 @@
  *	cosmos upscale SOURCE [--wait]  cosmos-spec upscale | cosmos-submit
  *	cosmos generate PROMPT ... [--wait]  cosmos-spec generate | cosmos-submit
  *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-batch --packed
+ *	cosmos gallery [--out DIR] [filters]   cosmos-manifest | cosmos-gallery
  *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
  *
  * Invariants:
@@ -52,6 +53,7 @@ static _Noreturn void usage(int code)
 	    "  enhance-batch PROMPT_ID ... [--model pixtral] [--create-new] [--fan-out] [--wait]\n"
 	    "  status                      sync, then show unfinished runs\n"
 	    "  list [cosmos-manifest options]   runs (or --type prompt), newest first\n"
+	    "  gallery [--out DIR] [cosmos-manifest options]   a page of the runs' videos\n"
 	    "  show ID                     one run or prompt\n"
 	    "  logs [-f] RUN               print or follow a run's log\n"
 	    "  kill RUN ...                cancel runs\n"
@@ -421,6 +423,21 @@ int main(int argc, char **argv)
 		if (!json && !header_done)
 			puts("no unfinished runs");
 		rc = exit_worst(rc, src);
+	} else if (!strcmp(cmd, "gallery")) {
+		/* cosmos-manifest FILTERS | cosmos-gallery [--out DIR] */
+		struct args m = {0}, g = {0};
+		add(&m, "cosmos-manifest");
+		add(&g, "cosmos-gallery");
+		for (int i = 0; i < argc; i++) {
+			if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+				add(&g, argv[i]);
+				add(&g, argv[++i]);
+			} else
+				add(!strncmp(argv[i], "--out=", 6) ? &g : &m, argv[i]);
+		}
+		rc = pipeline(m.v, g.v, show_line, NULL);
+		free(m.v);
+		free(g.v);
 	} else if (!strcmp(cmd, "list")) {
 		rc = simple("cosmos-manifest", NULL, argc, argv, show_line);
 	} else if (!strcmp(cmd, "show")) {

@@ -117,8 +117,9 @@ three_with_one_bad() {
 	run timeout 20 cosmos-sync --wait --interval 1 "$b"
 	assert_failure 1
 	assert_output --partial "batch has children that never started (cosmos-batch --resume $b)"
-	# Resumed on a host that exists, it completes; waiting on the first child ends the batch.
-	run cosmos-batch --resume "$b" --delay 0
+	# Resumed on a host that exists (named now: the batch keeps its own), it
+	# completes; waiting on the first child ends the batch.
+	run cosmos-batch --resume "$b" --delay 0 --host local
 	assert_success
 	first=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
 	run timeout 30 cosmos-sync --wait --interval 1 "$first"

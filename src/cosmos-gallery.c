@@ -1,0 +1,303 @@
+/*
+ * cosmos-gallery - write a static page of the runs read on stdin.
+ *
+ *	cosmos-manifest [filters] | cosmos-gallery [--out DIR]
+ *
+ * DIR (default $COSMOS_DIR/gallery) gets index.html, posters/ID.jpg and
+ * videos/ID.mp4; the path of index.html is printed.  The page is the
+ * template share/cosmos/gallery/index.html with the runs' data put in
+ * its place; its script draws the cards (an upscale beside its source,
+ * a batch as one group) from that data alone.
+ *
+ * Invariants:
+ *  - Self-contained: no server, no network.  Videos are hard links (else
+ *    symbolic links) into DIR, posters are made once per video (ffmpeg,
+ *    no shell), every path in the page is relative.
+ *  - Record text reaches the page only as JSON data, with '<', '>' and
+ *    '&' escaped, and the page's script sets it as text, never as HTML.
+ *  - The page is written under a hidden name and renamed into place.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "local.h"
+#include "record.h"
+#include "remote.h"
+#include "shell.h"
+#include "store.h"
+#include "util.h"
+
+static const char usage_text[] = "usage: cosmos-gallery [--out DIR] < records\n";
+
+static _Noreturn void usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(EX_USAGE_);
+}
+
+static void make_dir(const char *d)
+{
+	if (mkdir(d, 0755) < 0 && errno != EEXIST)
+		err_(EX_STORE, "%s", d);
+}
+
+/* The video linked into DIR/videos/ID.mp4 (its path under DIR), or NULL. */
+static char *link_video(const char *out, const char *id, const char *video)
+{
+	struct stat a, b;
+	if (stat(video, &a) < 0 || !S_ISREG(a.st_mode))
+		return NULL;
+	char *rel = xasprintf("videos/%s.mp4", id), *path = xasprintf("%s/%s", out, rel);
+	if (stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		char *tmp = part_name(path);
+		unlink(tmp);
+		if ((link(video, tmp) < 0 && symlink(video, tmp) < 0) || rename(tmp, path) < 0) {
+			warn_("%s", path);
+			unlink(tmp);
+			free(rel);
+			rel = NULL;
+		}
+		free(tmp);
+	}
+	free(path);
+	return rel;
+}
+
+/* A poster for the video, made once (DIR/posters/ID.jpg), or NULL. */
+static char *make_poster(const char *out, const char *id, const char *video)
+{
+	char *rel = xasprintf("posters/%s.jpg", id), *path = xasprintf("%s/%s", out, rel);
+	struct stat v, p;
+	if (stat(path, &p) == 0 && stat(video, &v) == 0 && p.st_mtime >= v.st_mtime) {
+		free(path);
+		return rel;
+	}
+	char *tmp = xasprintf("%s.part%ld.jpg", path, (long)getpid());
+	struct sbuf cmd = {0};
+	sb_puts(&cmd, "exec ffmpeg -nostdin -loglevel error -y -ss 0.3 -i ");
+	sb_quote(&cmd, video);
+	sb_puts(&cmd, " -frames:v 1 -vf scale=480:-2 -q:v 5 ");
+	sb_quote(&cmd, tmp);
+	/* A clip shorter than the seek: its first frame. */
+	if (local_exec(cmd.s, NULL, 0, NULL, NULL) != 0 || stat(tmp, &p) < 0 || !p.st_size) {
+		cmd.len = 0;
+		sb_puts(&cmd, "exec ffmpeg -nostdin -loglevel error -y -i ");
+		sb_quote(&cmd, video);
+		sb_puts(&cmd, " -frames:v 1 -vf scale=480:-2 -q:v 5 ");
+		sb_quote(&cmd, tmp);
+		local_exec(cmd.s, NULL, 0, NULL, NULL);
+	}
+	if (stat(tmp, &p) < 0 || !p.st_size || rename(tmp, path) < 0) {
+		unlink(tmp);
+		free(rel);
+		rel = NULL;
+	}
+	sb_free(&cmd);
+	free(tmp);
+	free(path);
+	return rel;
+}
+
+/* The prompt text a run was made from, or NULL. */
+static const char *prompt_of(const cJSON *rec, cJSON *prompts)
+{
+	const cJSON *ec = jget(rec, "execution_config");
+	const char *p = jstr(ec, "prompt"), *pid = jstr(rec, "prompt_id");
+	if (p)
+		return p;
+	if (id_kind(pid) != ID_PROMPT)
+		return NULL;
+	cJSON *known = cJSON_GetObjectItemCaseSensitive(prompts, pid);
+	if (!known) {
+		cJSON *pr = store_load(pid);
+		known = cJSON_CreateString(jstr(pr, "prompt_text") ? jstr(pr, "prompt_text") : "");
+		cJSON_AddItemToObject(prompts, pid, known);
+		cJSON_Delete(pr);
+	}
+	return *known->valuestring ? known->valuestring : NULL;
+}
+
+static void copy_str(cJSON *to, const char *key, const char *v)
+{
+	if (v)
+		jset_str(to, key, v);
+}
+
+/* What the page needs of one run. */
+static cJSON *entry(const cJSON *rec, const char *out, cJSON *prompts)
+{
+	const cJSON *ec = jget(rec, "execution_config"), *o = jget(rec, "outputs");
+	const char *id = jstr(rec, "id"), *video = jstr(o, "video");
+	cJSON *e = cJSON_CreateObject();
+	jset_str(e, "id", id);
+	copy_str(e, "type", jstr(rec, "model_type"));
+	copy_str(e, "status", jstr(rec, "status"));
+	copy_str(e, "host", jstr(rec, "host"));
+	copy_str(e, "backend", jstr(rec, "backend"));
+	copy_str(e, "created", jstr(rec, "created_at"));
+	copy_str(e, "reason", jstr(rec, "reason"));
+	copy_str(e, "prompt", prompt_of(rec, prompts));
+	copy_str(e, "source", jstr(ec, "source_run_id"));
+	copy_str(e, "batch", jstr(ec, "batch_run_id"));
+	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ec, "batch_index")))
+		jset_num(e, "index", jnum(ec, "batch_index", 0));
+	const cJSON *kids = cJSON_GetObjectItemCaseSensitive(ec, "child_run_ids");
+	if (cJSON_IsArray(kids))
+		jset(e, "children", cJSON_Duplicate(kids, 1));
+	static const char *const facts[] = {"width", "height", "duration", "fps", NULL};
+	for (int i = 0; facts[i]; i++)
+		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, facts[i])))
+			jset_num(e, facts[i], jnum(o, facts[i], 0));
+	copy_str(e, "codec", jstr(o, "codec"));
+	char *v = video ? link_video(out, id, video) : NULL, *p = v ? make_poster(out, id, video) : NULL;
+	copy_str(e, "video", v);
+	copy_str(e, "poster", p);
+	free(v);
+	free(p);
+	return e;
+}
+
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* JSON for a <script> element: no '<', '>' or '&' left to end it. */
+static void put_json(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '<')
+			fputs("\\u003c", f);
+		else if (*s == '>')
+			fputs("\\u003e", f);
+		else if (*s == '&')
+			fputs("\\u0026", f);
+		else
+			putc(*s, f);
+	}
+}
+
+/* The template with the data in place of its marker, into out/index.html. */
+static char *write_page(const char *out, const cJSON *data)
+{
+	char *tpl_path = xasprintf("%s/gallery/index.html", share_dir());
+	FILE *tpl = fopen(tpl_path, "re");
+	if (!tpl)
+		err_(EX_STORE, "%s", tpl_path);
+	char *page = xasprintf("%s/index.html", out), *tmp = part_name(page);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		err_(EX_STORE, "%s", tmp);
+	char *line = NULL, *json = cJSON_PrintUnformatted(data);
+	size_t cap = 0;
+	while (getline(&line, &cap, tpl) > 0) {
+		if (strstr(line, "<!--cosmos:data-->")) {
+			fputs("<script id=\"runs\" type=\"application/json\">", f);
+			put_json(f, json);
+			fputs("</script>\n", f);
+		} else
+			fputs(line, f);
+	}
+	if (ferror(tpl) || fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0 || rename(tmp, page) < 0)
+		err_(EX_STORE, "%s", page);
+	fclose(tpl);
+	cJSON_free(json);
+	free(line);
+	free(tmp);
+	free(tpl_path);
+	return page;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"out", required_argument, NULL, 'o'},
+		{0, 0, 0, 0},
+	};
+	const char *out = NULL;
+	int c;
+	progname = "cosmos-gallery";
+	std_options(argc > 1 ? argv[1] : NULL, usage_text);
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else
+			usage();
+	}
+	if (optind < argc)
+		usage();
+	if (store_open(0) < 0)
+		err_(EX_STORE, "%s", store_root());
+	char *dir = out ? xstrdup(out) : xasprintf("%s/gallery", store_root());
+	char *sub = NULL;
+	make_dir(dir);
+	make_dir(sub = xasprintf("%s/videos", dir));
+	free(sub);
+	make_dir(sub = xasprintf("%s/posters", dir));
+	free(sub);
+
+	struct items it;
+	if (items_init(&it, 0, NULL) < 0)
+		errx_(EX_USAGE_, "no records: pipe cosmos-manifest into it");
+	cJSON *data = cJSON_CreateObject(), *runs = cJSON_CreateArray(), *prompts = cJSON_CreateObject();
+	char ts[TIMESTAMP_LEN];
+	timestamp_now(ts);
+	jset_str(data, "made", ts);
+	const char *line;
+	int bad = 0;
+	while ((line = items_next(&it))) {
+		const char *why = "not a JSON object";
+		cJSON *rec = parse_line(line, &why);
+		if (!cJSON_IsObject(rec) || id_kind(jstr(rec, "id")) != ID_RUN) {
+			if (!cJSON_IsObject(rec) || id_kind(jstr(rec, "id")) != ID_PROMPT) {
+				item_warn(&it, "%s", cJSON_IsObject(rec) ? "not a run record" : why);
+				bad++;
+			}
+			cJSON_Delete(rec);
+			continue;
+		}
+		cJSON_AddItemToArray(runs, entry(rec, dir, prompts));
+		cJSON_Delete(rec);
+	}
+	/* A source or batch parent the selection left out, for the cards. */
+	int n = cJSON_GetArraySize(runs), nids = 0;
+	const char **ids = xmalloc((size_t)(n + 1) * sizeof *ids);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, runs)
+		ids[nids++] = jstr(e, "id");
+	qsort(ids, (size_t)nids, sizeof *ids, by_string);
+	for (int i = 0; i < n; i++) {
+		e = cJSON_GetArrayItem(runs, i);
+		const char *want[] = {jstr(e, "source"), jstr(e, "batch")};
+		for (int k = 0; k < 2; k++) {
+			cJSON *rec = want[k] && !bsearch(&want[k], ids, (size_t)nids, sizeof *ids, by_string)
+			    ? store_load(want[k]) : NULL;
+			if (rec) {
+				cJSON *x = entry(rec, dir, prompts);
+				jset(x, "extra", cJSON_CreateTrue());
+				cJSON_AddItemToArray(runs, x);
+			}
+			cJSON_Delete(rec);
+		}
+	}
+	free(ids);
+	jset(data, "runs", runs);
+	char *page = write_page(dir, data);
+	printf("%s\n", page);
+	free(page);
+	free(dir);
+	cJSON_Delete(data);
+	cJSON_Delete(prompts);
+	bad += it.errors;
+	items_free(&it);
+	finish_stdout();
+	return bad ? EX_SOME : EX_OK;
+}
