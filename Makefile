@@ -5,6 +5,7 @@
 #   make check      install test packages, run the bats suite, then again
 #                   under AddressSanitizer + UBSan
 #   make bench      benchmarks (t/bench/), printing ratios to baselines
+#   make screenshot the README's picture of the gallery (headless Chromium)
 #   make install    PREFIX (/usr/local) and DESTDIR honoured
 
 PREFIX  ?= /usr/local
@@ -44,7 +45,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all demo check test test-asan asan deps bench install uninstall clean
+.PHONY: all demo check test test-asan asan deps bench install uninstall clean screenshot
 
 all: $(PROGS:%=$(BINDIR)/%) $(TESTS:%=$(BUILD)/t/%)
 
@@ -104,6 +105,10 @@ check: deps
 	echo "# the same suite under AddressSanitizer + UBSan"; \
 	$(MAKE) test-asan || rc=1; \
 	exit $$rc
+
+# The README's picture of the gallery, taken anew in headless Chromium.
+screenshot: deps all
+	bash t/screenshot.sh share/cosmos/gallery/screenshot.png
 
 bench: deps all
 	COSMOS_BIN=$(CURDIR)/$(BINDIR) sh t/bench/run

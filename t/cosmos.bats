@@ -99,7 +99,7 @@ on_tty() {
 }
 
 @test "every program answers --help (usage on stdout, exit 0) and --version" {
-	for p in cosmos cosmos-spec cosmos-submit cosmos-sync cosmos-batch cosmos-manifest; do
+	for p in cosmos cosmos-spec cosmos-submit cosmos-sync cosmos-batch cosmos-manifest cosmos-gallery; do
 		run --separate-stderr "$p" --help
 		assert_success
 		assert_equal "$stderr" ""

@@ -42,6 +42,7 @@ tour_dir() {
 	assert_equal "$(grep -cP '^[01]\tcompleted\tcosmos_batch_rs_[0-9a-f]{5}\t/.*/output\.mp4$' <<<"$output")" 2
 	assert_line "a robot arm stacks red cubes, in rich detail, with soft cinematic light"
 	assert_line --regexp '"previous_texts":\["a robot arm sorts blue balls"\]'
+	assert_line "gallery/index.html"
 	refute_output --partial '"status":"failed"'
 	refute_output --partial '"success":false'
 }
