@@ -492,6 +492,8 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 		snprintf(why, len, "%s", d->werr ? strerror(d->werr) : curl_easy_strerror(cc));
 		rc = -1;
 	} else if (status >= 200 && status < 300 && clen >= 0 && (uint64_t)clen != d->got) {
+		/* A backstop: libcurl reports a body short of its Content-Length
+		 * itself (CURLE_PARTIAL_FILE, above). */
 		snprintf(why, len, "got %llu bytes of %lld", (unsigned long long)d->got, (long long)clen);
 		rc = -1;
 	}
