@@ -56,3 +56,47 @@ void progress_end(void)
 	drawn = 0;
 	started = last = 0;
 }
+
+static int board_lines; /* lines of the board on the screen now */
+
+void board(const char *what, const char *const *lines, size_t n, size_t finished, size_t total)
+{
+	if (enabled < 0) {
+		const char *e = getenv("COSMOS_PROGRESS");
+		enabled = isatty(STDERR_FILENO) && !(e && !strcmp(e, "0"));
+	}
+	if (!enabled)
+		return;
+	const char *term = getenv("TERM");
+	int dumb = !term || !*term || !strcmp(term, "dumb"), color = !dumb && !getenv("NO_COLOR");
+	char bar[31];
+	int fill = total ? (int)(30.0 * (double)finished / (double)total) : 0;
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	if (dumb) {
+		fprintf(stderr, "%s: [%s] %zu/%zu finished\n", what, bar, finished, total);
+		return;
+	}
+	board_clear();
+	fprintf(stderr, "%s%s [%s] %zu/%zu finished%s\n", color ? "\033[1m" : "", what, bar, finished, total,
+	    color ? "\033[0m" : "");
+	size_t shown = n < 20 ? n : 20;
+	for (size_t i = 0; i < shown; i++)
+		fprintf(stderr, "  %s\n", lines[i]);
+	if (n > shown)
+		fprintf(stderr, "  ... and %zu more\n", n - shown);
+	board_lines = 1 + (int)shown + (n > shown);
+}
+
+void board_clear(void)
+{
+	if (board_lines)
+		fprintf(stderr, "\033[%dA\r\033[J", board_lines);
+	board_lines = 0;
+}
+
+void board_end(void)
+{
+	board_lines = 0;
+}

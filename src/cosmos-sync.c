@@ -29,6 +29,7 @@
 #include "finish.h"
 #include "input.h"
 #include "packed.h"
+#include "progress.h"
 #include "record.h"
 #include "remote.h"
 #include "shell.h"
@@ -501,6 +502,44 @@ static int cancel(struct runs *rs)
 	return worst;
 }
 
+/* Seconds since an RFC 3339 UTC time, or 0. */
+static long since(const char *ts)
+{
+	struct tm tm = {0};
+	if (!ts || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	                  &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	long s = (long)(time(NULL) - timegm(&tm));
+	return s > 0 ? s : 0;
+}
+
+/* --wait on a terminal: a line per unfinished run, a bar of the finished. */
+static void show_board(const struct runs *rs)
+{
+	char **lines = xmalloc((rs->n + 1) * sizeof *lines);
+	size_t n = 0, done = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		const cJSON *rec = rs->v[i]->rec, *job = jget(rec, "job");
+		if (rs->v[i]->done) {
+			done++;
+			continue;
+		}
+		const char *t = jstr(rec, "started_at") ? jstr(rec, "started_at")
+		              : jstr(rec, "submitted_at") ? jstr(rec, "submitted_at") : jstr(rec, "created_at");
+		long s = since(t);
+		const char *why = jstr(job, "queue_reason");
+		lines[n++] = xasprintf("%.11s  %-13.13s %-9.9s %4ldm%02lds  %s%s%s", rs->v[i]->id, jstr(rec, "model_type"),
+		    jstr(rec, "status"), s / 60, s % 60, jstr(rec, "host") ? jstr(rec, "host") : "-", why ? "  " : "",
+		    why ? why : "");
+	}
+	board("waiting", (const char *const *)lines, n, done, rs->n);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
 static int show_log(struct run *run, int follow)
 {
 	const char *of = packed_parent_of(run->rec);
@@ -592,6 +631,7 @@ int main(int argc, char **argv)
 		time_t start = time(NULL);
 		add_family(&rs);
 		for (;;) {
+			board_clear(); /* records print where it was */
 			rc = sync_all(&rs);
 			follow_parents(&rs);
 			size_t open = 0;
@@ -607,6 +647,8 @@ int main(int argc, char **argv)
 				}
 				open += !run->done;
 			}
+			if (wait)
+				show_board(&rs);
 			if (!wait || !open || rc == EX_UNAVAIL || rc == EX_STORE)
 				break;
 			if (timeout && time(NULL) - start + interval > timeout) {
@@ -616,6 +658,7 @@ int main(int argc, char **argv)
 			}
 			sleep((unsigned)interval);
 		}
+		board_end();
 		for (size_t i = 0; i < rs.n; i++)
 			if (rs.v[i]->stuck || (wait && strcmp(jstr(rs.v[i]->rec, "status"), "completed")))
 				rc = exit_worst(rc, EX_SOME);

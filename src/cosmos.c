@@ -30,7 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "progress.h"
 #include "record.h"
 #include "store.h"
 #include "shell.h"
@@ -283,7 +282,6 @@ static void count_finished(const char *l, void *arg)
 	else if (id_kind(jstr(r, "id")) == ID_PROMPT)
 		add(&w->made, xstrdup(l));
 	cJSON_Delete(r);
-	progress("waiting for runs", (uint64_t)w->finished, (uint64_t)w->ids.n, "runs");
 }
 
 /* Submit spec's requests; with wait, follow them to the end and show them. */
@@ -300,9 +298,8 @@ static int submit_and_wait(struct args *spec, struct args *submit, int wait)
 	add(&sync, "1");
 	for (int i = 0; i < w.ids.n; i++)
 		add(&sync, w.ids.v[i]);
-	progress("waiting for runs", 0, (uint64_t)w.ids.n, "runs");
+	/* cosmos-sync draws the runs' board on the terminal meanwhile. */
 	int src = pipeline(sync.v, NULL, count_finished, &w);
-	progress_end();
 	struct args man = {0};
 	add(&man, "cosmos-manifest");
 	if (!strcmp(submit->v[0], "cosmos-batch")) {

@@ -229,3 +229,27 @@ orphan() {
 	assert_failure 2
 	wait_all "$up" "$other"
 }
+
+@test "--wait on a terminal draws a board (a line per unfinished run, a bar); piped, or on a dumb terminal, no escape code" {
+	echo 2 >"$STANDIN_STATE/model-sleep"
+	ids=$(for i in 1 2; do cosmos-spec upscale --video "$CLIPS/full/color.mp4"; done |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id | tr '\n' ' ')
+	run script -qec "cosmos-sync --wait --interval 1 $ids >/dev/null" /dev/null
+	assert_success
+	assert_output --regexp $'waiting \\[\\.{30}\\] 0/2 finished'
+	assert_output --regexp "  ${ids:0:11}  upscale +(submitted|running) +0m0[0-9]s  local"
+	assert_output --regexp $'\033\\[3A'
+	assert_output --regexp 'waiting \[#{30}\] 2/2 finished'
+	# Piped: JSON lines on stdout, nothing on stderr.
+	ids=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	run --separate-stderr cosmos-sync --wait --interval 1 "$ids"
+	assert_success
+	assert_equal "$stderr" ""
+	refute_output --partial $'\033'
+	# A dumb terminal: plain lines.
+	ids=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	run env TERM=dumb script -qec "cosmos-sync --wait --interval 1 $ids >/dev/null" /dev/null
+	assert_success
+	refute_output --partial $'\033'
+	assert_output --partial "1/1 finished"
+}
