@@ -414,6 +414,8 @@ static int run_packed(struct batch *b)
 	cJSON_Delete(patch);
 	cJSON_Delete(parent);
 	free(job.error);
+	free(job.operation);
+	free(job.reason_code);
 	return job.ok ? 0 : b->n;
 }
 

@@ -533,6 +533,7 @@ static int cmd_upscale(int argc, char **argv)
 	snprintf(flag.where, sizeof flag.where, "%s", run ? "--from-run" : "--video");
 	if (run && id_kind(run) != ID_RUN) {
 		item_warn(&flag, "'%s' is not a run id (rs_ + 32 lowercase hex digits)", shown(run));
+		cJSON_Delete(o.params);
 		return EX_SOME;
 	}
 	int rc = emit_upscale(&flag, &o, run, video) < 0 ? EX_SOME : EX_OK;
