@@ -248,26 +248,55 @@ static int authenticate(struct ssh *c, const struct host *h)
 }
 
 /*
- * Prefer ed25519, then ECDSA, then RSA host keys.  Only algorithms this
+ * Which key types known_hosts records for the host, as OpenSSH asks: a
+ * check with a key that cannot match says MISMATCH where an entry of that
+ * type exists (hashed entries too), NOTFOUND where none does.
+ */
+static int recorded(LIBSSH2_SESSION *s, const struct host *h, int bits)
+{
+	LIBSSH2_KNOWNHOSTS *nh = libssh2_knownhost_init(s);
+	if (!nh)
+		return 0;
+	read_known(nh, h->known_hosts);
+	static const char none[] = "\0\0\0\0cosmos";
+	int r = libssh2_knownhost_checkp(nh, h->address, h->port, none, sizeof none - 1,
+	            LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bits, NULL) ==
+	        LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+	libssh2_knownhost_free(nh);
+	return r;
+}
+
+/*
+ * Host key algorithms: those whose type known_hosts records for this host
+ * first (so a host known by its ECDSA key is checked by it, as OpenSSH
+ * does), each group in the order ed25519, ECDSA, RSA.  Only algorithms this
  * libssh2 supports are named: libssh2 1.10 drops unknown ones from the
  * list with an overlapping memcpy (undefined behaviour, caught by ASan).
  */
-static void prefer_host_keys(LIBSSH2_SESSION *s)
+static void prefer_host_keys(LIBSSH2_SESSION *s, const struct host *h)
 {
-	static const char *const order[] = {
-		"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-		"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", NULL,
+	static const struct {
+		const char *alg;
+		int bits;
+	} order[] = {
+		{"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519}, {"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256},
+		{"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384}, {"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521},
+		{"rsa-sha2-512", LIBSSH2_KNOWNHOST_KEY_SSHRSA}, {"rsa-sha2-256", LIBSSH2_KNOWNHOST_KEY_SSHRSA},
+		{"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA}, {NULL, 0},
 	};
 	const char **algs = NULL;
-	int n = libssh2_session_supported_algs(s, LIBSSH2_METHOD_HOSTKEY, &algs);
+	int n = libssh2_session_supported_algs(s, LIBSSH2_METHOD_HOSTKEY, &algs), known[8];
 	struct sbuf pref = {0};
-	for (int i = 0; order[i]; i++)
-		for (int j = 0; j < n; j++)
-			if (!strcmp(order[i], algs[j])) {
-				if (pref.len)
-					sb_puts(&pref, ",");
-				sb_puts(&pref, order[i]);
-			}
+	for (int i = 0; order[i].alg; i++)
+		known[i] = recorded(s, h, order[i].bits);
+	for (int pass = 1; pass >= 0; pass--)
+		for (int i = 0; order[i].alg; i++)
+			for (int j = 0; j < n && known[i] == pass; j++)
+				if (!strcmp(order[i].alg, algs[j])) {
+					if (pref.len)
+						sb_puts(&pref, ",");
+					sb_puts(&pref, order[i].alg);
+				}
 	if (n > 0)
 		libssh2_free(s, algs);
 	if (pref.len)
@@ -299,7 +328,7 @@ struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 	}
 	libssh2_session_set_blocking(c->s, 1);
 	libssh2_session_set_timeout(c->s, c->timeout_ms);
-	prefer_host_keys(c->s);
+	prefer_host_keys(c->s, h);
 	if (libssh2_session_handshake(c->s, c->sock)) {
 		fail(c, "SSH handshake failed: %s", lib_error(c));
 		goto bad;

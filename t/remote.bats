@@ -541,3 +541,21 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	run ls "$COSMOS_DIR/runs/$id"
 	refute_output --partial part
 }
+
+@test "a host known_hosts records by its ECDSA key (as OpenSSH left it) is checked by that key; nothing is added" {
+	known=$BATS_TEST_TMPDIR/known_hosts
+	echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_key_ecdsa.pub")" >"$known"
+	cp "$known" "$known.before"
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_HOST_KNOWN_HOSTS='$known' cosmos-submit"
+	assert_success
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_HOST_KNOWN_HOSTS='$known' COSMOS_HOST_ACCEPT_NEW=yes cosmos-submit"
+	assert_success
+	refute_output --partial "added host key"
+	cmp "$known" "$known.before"
+	# A wrong key of the recorded type is still a changed key.
+	ssh-keygen -q -t ecdsa -b 256 -N '' -f "$BATS_TEST_TMPDIR/other"
+	echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$BATS_TEST_TMPDIR/other.pub")" >"$known"
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | COSMOS_HOST_KNOWN_HOSTS='$known' COSMOS_HOST_ACCEPT_NEW=yes cosmos-submit"
+	assert_failure 4
+	assert_output --partial "HOST KEY HAS CHANGED"
+}

@@ -19,6 +19,7 @@ sshd_start() {
 		SSH_USER=$(id -un)
 	fi
 	ssh-keygen -q -t ed25519 -N '' -C testhost -f "$SSHD_DIR/host_key"
+	ssh-keygen -q -t ecdsa -b 256 -N '' -C testhost -f "$SSHD_DIR/host_key_ecdsa"
 	ssh-keygen -q -t ed25519 -N '' -C client -f "$SSHD_DIR/id_ed25519"
 	cp "$SSHD_DIR/id_ed25519.pub" "$SSHD_DIR/authorized_keys"
 	chmod 644 "$SSHD_DIR/authorized_keys"
@@ -33,6 +34,7 @@ sshd_start() {
 			Port $SSHD_PORT
 			ListenAddress 127.0.0.1
 			HostKey $SSHD_DIR/host_key
+			HostKey $SSHD_DIR/host_key_ecdsa
 			AuthorizedKeysFile $SSHD_DIR/authorized_keys
 			PidFile $SSHD_DIR/sshd.pid
 			StrictModes no
