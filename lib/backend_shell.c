@@ -134,9 +134,18 @@ void shell_job_file(struct sbuf *b, const char *id, const char *again)
 	sb_puts(b, ".sh ] || { ");
 	sb_puts(b, again ? again : "");
 	sb_puts(b, "echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
+	/* Written whole or not at all: a part left by a full disk would pass
+	 * for a job started before. */
 	sb_puts(b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
 	sb_quote(b, id);
-	sb_puts(b, ".sh; } || exit 1; ");
+	sb_puts(b, ".sh.new && mv -f runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh.new runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh; } 2>/dev/null || { rm -f runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh.new; echo 'cosmos: cannot write the job file in the work dir (is the disk full?)' >&2; exit "
+	           JOB_UNWRITTEN_S "; }; ");
 }
 
 /*
@@ -233,7 +242,11 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 		rc = STARTED_BEFORE;
 	} else if (st < 0)
 		rc = EX_UNAVAIL;    /* r->err says why */
-	else if (st != 0) {
+	else if (st == JOB_UNWRITTEN) {
+		snprintf(r->err, sizeof r->err, "%s: cannot write the job file in %s (is its disk full?)", r->host.name,
+		    r->host.workdir);
+		rc = EX_UNAVAIL;
+	} else if (st != 0) {
 		snprintf(r->err, sizeof r->err, "container did not start: %s",
 		    shell_chomp(err) ? shown(err->s) : "no message");
 		rc = EX_SOME;

@@ -16,6 +16,11 @@
 #define JOB_ALREADY_S "99" /* the same, for a command's text */
 _Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 
+/* Its status when the job file could not be written (a full disk). */
+#define JOB_UNWRITTEN 98
+#define JOB_UNWRITTEN_S "98"
+_Static_assert(JOB_UNWRITTEN == 98, "JOB_UNWRITTEN_S spells JOB_UNWRITTEN");
+
 /* The 4K upscaler's diffusion steps unless a request says otherwise. */
 #define UPSCALE_STEPS 10
 

@@ -253,3 +253,22 @@ orphan() {
 	refute_output --partial $'\033'
 	assert_output --partial "1/1 finished"
 }
+
+@test "a full disk where the job file goes: a clear error, exit 4, the run failed, no part of a job file left to pass for a start" {
+	[ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
+	wd=$BATS_TEST_TMPDIR/wd
+	mkdir -p "$wd"
+	mount -t tmpfs -o size=1m tmpfs "$wd"
+	export COSMOS_LOCAL_WORKDIR=$wd
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	wait_all "$id"
+	dd if=/dev/zero of="$wd/fill" bs=4k 2>/dev/null || true
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	jobfiles=$(ls "$wd/runs" | grep -c '\.sh')
+	umount "$wd"
+	assert_equal "$jobfiles" 1 # the first run's alone
+	assert_failure 4
+	assert_line --regexp "^cosmos-submit: stdin:1: rs_[0-9a-f]{32}: local: cannot write the job file in $wd \(is its disk full\?\)$"
+	id=$(cosmos-manifest --status failed | jq -r .id)
+	assert_regex "$(jq -r .reason "$COSMOS_DIR/runs/$id.json")" "cannot write the job file"
+}
