@@ -1,6 +1,8 @@
 /* host.c - named hosts from the hosts file and ~/.ssh/config; see host.h. */
 #define _GNU_SOURCE
 #include "host.h"
+#include "local.h"
+#include "shell.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -355,14 +357,93 @@ int host_lookup(const char *name, struct host *h, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is path one of the identity files OpenSSH tries by default? */
+static int default_identity(const char *path)
+{
+	static const char *const names[] = {"id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk",
+	                                    "id_xmss", "id_dsa", NULL};
+	const char *slash = strrchr(path, '/');
+	for (int i = 0; names[i] && slash; i++)
+		if (!strcmp(slash + 1, names[i]) && slash - path >= 5 && !strncmp(slash - 5, ".ssh/", 5))
+			return 1;
+	return 0;
+}
+
+/*
+ * The alias as OpenSSH reads its configuration: "ssh [-F FILE] -G ALIAS".
+ * Keys the hosts file or the environment set win.  0; 1 when there is no
+ * ssh program (the caller reads ~/.ssh/config itself); -1 with err when
+ * ssh refuses its configuration.
+ */
+static int ssh_G(const char *alias, struct host *h, int *port_set, int *accept_set, char *err, size_t errlen)
+{
+	struct sbuf cmd = {0}, out = {0}, msg = {0};
+	const char *cfg = getenv("COSMOS_SSH_CONFIG");
+	sb_puts(&cmd, "exec ssh");
+	if (cfg && *cfg) {
+		sb_puts(&cmd, " -F ");
+		sb_quote(&cmd, cfg);
+	}
+	sb_puts(&cmd, " -G -- ");
+	sb_quote(&cmd, alias);
+	int st = local_exec(cmd.s, NULL, 0, &out, &msg), r = 0;
+	if (st == 127 || st < 0)
+		r = 1;
+	else if (st != 0) {
+		const char *m = msg.s ? msg.s : "failed";
+		snprintf(err, errlen, "ssh -G %s: %.*s", shown(alias), (int)strcspn(m, "\n"), m);
+		r = -1;
+	}
+	char *save = NULL, *hostname = NULL;
+	int idents = 0;
+	for (char *l = r == 0 && out.s ? strtok_r(out.s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(l, ' ');
+		if (!v)
+			continue;
+		*v++ = '\0';
+		long n;
+		if (!strcmp(l, "hostname"))
+			hostname = v;
+		else if (!strcmp(l, "user") && !h->user)
+			h->user = xstrdup(v);
+		else if (!strcmp(l, "port") && !*port_set && parse_long(v, &n) == 0 && n > 0 && n < 65536)
+			h->port = (int)n, *port_set = 1;
+		else if (!strcmp(l, "identityfile") && !h->identity && !idents && !default_identity(v))
+			h->identity = expand_tilde(v), idents = 1;
+		else if (!strcmp(l, "userknownhostsfile") && !h->known_hosts) {
+			v[strcspn(v, " ")] = '\0';
+			h->known_hosts = expand_tilde(v);
+		} else if (!strcmp(l, "stricthostkeychecking") && !*accept_set)
+			h->accept_new = !strcmp(v, "accept-new");
+		else if (!strcmp(l, "connecttimeout") && !h->connect_timeout && parse_long(v, &n) == 0 && n > 0 && n < 65536)
+			h->connect_timeout = (int)n;
+		else if (!strcmp(l, "proxyjump") && strcmp(v, "none"))
+			h->proxy_jump = xstrdup(v);
+		else if (!strcmp(l, "proxycommand") && strcmp(v, "none"))
+			h->proxy_command = xstrdup(v);
+	}
+	if (hostname) {
+		free(h->address);
+		h->address = xstrdup(hostname);
+	}
+	sb_free(&cmd);
+	sb_free(&out);
+	sb_free(&msg);
+	return r;
+}
+
 int host_ssh_complete(struct host *h, char *err, size_t errlen)
 {
 	int port_set = h->port != 0, accept_set = h->accept_new_set;
 	if (!h->address)
 		h->address = xstrdup(h->name);
 	char *alias = xstrdup(h->address);
-	read_ssh_config(alias, h, &port_set, &accept_set);
+	int g = ssh_G(alias, h, &port_set, &accept_set, err, errlen);
+	if (g > 0)
+		read_ssh_config(alias, h, &port_set, &accept_set);
 	free(alias);
+	if (g < 0)
+		return -1;
 	if (!h->port)
 		h->port = 22;
 	if (!h->user) {
@@ -403,6 +484,8 @@ void host_free(struct host *h)
 	for (size_t i = 0; i < NFIELDS; i++)
 		if (fields[i].kind == F_STR)
 			free(*(char **)((char *)h + fields[i].off));
+	free(h->proxy_jump);
+	free(h->proxy_command);
 	free(h->name);
 	memset(h, 0, sizeof *h);
 }

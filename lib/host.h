@@ -9,8 +9,11 @@
  *	workdir = /home/ubuntu/cosmos-transfer1
  *	image = nvcr.io/nvidia/cosmos/cosmos-transfer1:latest
  *
- * then in ~/.ssh/config for HostName, User, Port, IdentityFile,
- * UserKnownHostsFile and StrictHostKeyChecking, then defaults.  The
+ * then in OpenSSH's own configuration, as "ssh -G ALIAS" prints it (so
+ * Include, Match, tokens and ProxyJump are OpenSSH's): HostName, User,
+ * Port, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking,
+ * ConnectTimeout, ProxyJump and ProxyCommand; then defaults.  Without an
+ * ssh program, ~/.ssh/config is read by a small parser of our own.  The
  * variables COSMOS_HOST_<FIELD> (e.g. COSMOS_HOST_WORKDIR) override a
  * field of whichever host is chosen.  Fields are listed in cosmos(7).
  */
@@ -44,6 +47,8 @@ struct host {
 	char *provider, *url, *key_file, *credential_hosts;
 	char *model, *generate_model, *upscale_model;
 	int min_interval_ms, min_interval_set;
+	/* ssh: from OpenSSH's configuration (ssh -G), never the hosts file */
+	char *proxy_jump, *proxy_command;
 };
 
 /*

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define XFER (2 * 1024 * 1024) /* bytes per SFTP read or write call */
@@ -26,6 +28,7 @@ struct ssh {
 	LIBSSH2_SESSION *s;
 	LIBSSH2_SFTP *sftp;
 	int sock;
+	pid_t proxy;        /* the ProxyJump or ProxyCommand child, or 0 */
 	int timeout_ms;
 	char label[300];
 	char msg[512];
@@ -90,6 +93,77 @@ static int dial(struct ssh *c, const struct host *h)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return fd;
+}
+
+/*
+ * Through a jump host, as OpenSSH does it: "ssh -W HOST:PORT JUMP" (for a
+ * chain "a,b": -J a, then b), or the ProxyCommand, run by sh with %h, %p,
+ * %r and %% expanded, as a child whose stdin and stdout are one end of a
+ * socketpair.  libssh2 speaks SSH over the other end, so the host key
+ * checked is the final host's; the jump host's is OpenSSH's to check
+ * (BatchMode: it never asks).  The child is stopped by PID at close.
+ */
+static int dial_proxy(struct ssh *c, const struct host *h)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fail(c, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	struct sbuf cmd = {0};
+	if (h->proxy_command) {
+		/* The user's own command, as OpenSSH runs it: the tokens are
+		 * values of ours, quoted. */
+		char port[12];
+		snprintf(port, sizeof port, "%d", h->port);
+		sb_puts(&cmd, "exec ");
+		for (const char *p = h->proxy_command; *p; p++) {
+			const char *v = p[0] != '%' ? NULL : p[1] == 'h' ? h->address : p[1] == 'p' ? port
+			              : p[1] == 'r' ? h->user : NULL;
+			if (v) {
+				sb_quote(&cmd, v);
+				p++;
+			} else if (p[0] == '%' && p[1] == '%')
+				sb_add(&cmd, p++, 1);
+			else
+				sb_add(&cmd, p, 1);
+		}
+	} else {
+		const char *cfg = getenv("COSMOS_SSH_CONFIG"), *last = strrchr(h->proxy_jump, ',');
+		sb_puts(&cmd, "exec ssh -o BatchMode=yes");
+		if (cfg && *cfg) {
+			sb_puts(&cmd, " -F ");
+			sb_quote(&cmd, cfg);
+		}
+		if (last) {
+			char *rest = xasprintf("%.*s", (int)(last - h->proxy_jump), h->proxy_jump);
+			sb_puts(&cmd, " -J ");
+			sb_quote(&cmd, rest);
+			free(rest);
+		}
+		char *to = xasprintf(strchr(h->address, ':') ? "[%s]:%d" : "%s:%d", h->address, h->port);
+		sb_puts(&cmd, " -W ");
+		sb_quote(&cmd, to);
+		sb_puts(&cmd, " -- ");
+		sb_quote(&cmd, last ? last + 1 : h->proxy_jump);
+		free(to);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execl("/bin/sh", "sh", "-c", cmd.s, (char *)NULL);
+		_exit(127);
+	}
+	sb_free(&cmd);
+	close(sv[1]);
+	if (pid < 0) {
+		fail(c, "cannot start the proxy: %s", strerror(errno));
+		close(sv[0]);
+		return -1;
+	}
+	c->proxy = pid;
+	return sv[0];
 }
 
 static int key_bits(int type)
@@ -317,7 +391,7 @@ struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code)
 	memset(c, 0, sizeof *c);
 	snprintf(c->label, sizeof c->label, "%s@%s:%d", h->user, h->address, h->port);
 	c->timeout_ms = h->io_timeout * 1000;
-	c->sock = dial(c, h);
+	c->sock = h->proxy_jump || h->proxy_command ? dial_proxy(c, h) : dial(c, h);
 	*code = EX_UNAVAIL;
 	if (c->sock < 0)
 		goto bad;
@@ -355,6 +429,10 @@ void ssh_close(struct ssh *c)
 	}
 	if (c->sock >= 0)
 		close(c->sock);
+	if (c->proxy > 0) {
+		kill(c->proxy, SIGTERM);
+		waitpid(c->proxy, NULL, 0);
+	}
 	free(c);
 }
 

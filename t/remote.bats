@@ -559,3 +559,51 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_failure 4
 	assert_output --partial "HOST KEY HAS CHANGED"
 }
+
+@test "a host behind a jump host, as ssh_config says (Include, Match, ProxyJump; or ProxyCommand): reached through it, its own key checked" {
+	kh=$BATS_TEST_TMPDIR/known_hosts
+	cp "$SSHD_DIR/known_hosts" "$kh"
+	cat >"$BATS_TEST_TMPDIR/behind.conf" <<-EOF
+		Match originalhost gpu-behind
+		    HostName 127.0.0.1
+		    Port $SSHD_PORT
+		    User $SSH_USER
+		    IdentityFile $SSHD_DIR/id_ed25519
+		    UserKnownHostsFile $kh
+		    ProxyJump jump
+	EOF
+	cat >"$BATS_TEST_TMPDIR/ssh_config" <<-EOF
+		Include $BATS_TEST_TMPDIR/behind.conf
+		Host jump
+		    HostName 127.0.0.1
+		    Port $SSHD_PORT
+		    User $SSH_USER
+		    IdentityFile $SSHD_DIR/id_ed25519
+		    UserKnownHostsFile $SSHD_DIR/known_hosts
+	EOF
+	printf '[gpu]\naddress = gpu-behind\nworkdir = %s\ndocker_options = -e COSMOS_ENGINE=%s\n' \
+		"$SSHD_DIR/work" "$SSHD_DIR/bin/model" >"$BATS_TEST_TMPDIR/hosts"
+	export COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts COSMOS_SSH_CONFIG=$BATS_TEST_TMPDIR/ssh_config
+	# Two logins per connection: the jump host's, then the host's through it.
+	before=$(accepted)
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	assert_equal "$(( $(accepted) - before ))" 2
+	run wait_all
+	assert_success
+	# A ProxyCommand instead, its tokens expanded.
+	sed -i "s|ProxyJump jump|ProxyCommand ssh -F $BATS_TEST_TMPDIR/ssh_config -W %h:%p jump|" "$BATS_TEST_TMPDIR/behind.conf"
+	before=$(accepted)
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	assert_equal "$(( $(accepted) - before ))" 2
+	run wait_all
+	assert_success
+	# Behind the jump host a changed key is still refused.
+	sed -i "s|ProxyCommand .*|ProxyJump jump|" "$BATS_TEST_TMPDIR/behind.conf"
+	ssh-keygen -q -t ed25519 -N '' -f "$BATS_TEST_TMPDIR/other"
+	echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$BATS_TEST_TMPDIR/other.pub")" >"$kh"
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_failure 4
+	assert_output --partial "HOST KEY HAS CHANGED"
+}
