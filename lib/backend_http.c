@@ -127,11 +127,7 @@ static int configure(struct host *h, char *err, size_t errlen)
 		h->key_file = k;
 	}
 	/* The API itself must be a host the key may go to, or nothing works. */
-	struct http_conf c = {.cred_hosts = h->credential_hosts};
-	struct http *probe = http_new(&c);
-	int ok = http_is_cred_host(probe, h->url);
-	http_free(probe);
-	if (!ok) {
+	if (!http_cred_url(h->credential_hosts, h->url)) {
 		char *host = http_host(h->url);
 		snprintf(err, errlen, "host '%s': the url's host %s is not in credential_hosts (%s)", shown(h->name),
 		    shown(host), shown(h->credential_hosts));
@@ -602,13 +598,11 @@ static char *list_since(struct poll_item *v, size_t n)
 		if (!first || strcmp(c, first) < 0)
 			first = c;
 	}
-	struct tm tm = {0};
-	if (!first || sscanf(first, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-	                  &tm.tm_min, &tm.tm_sec) != 6)
+	long long s;
+	if (!first || timestamp_parse(first, &s) < 0)
 		return NULL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t t = timegm(&tm) - 1;
+	time_t t = (time_t)s - 1;
+	struct tm tm;
 	char out[32];
 	strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 	return xstrdup(out);

@@ -143,15 +143,20 @@ static int in_list(const char *list, const char *host)
 	return 0;
 }
 
-int http_is_cred_host(const struct http *h, const char *url)
+int http_cred_url(const char *cred_hosts, const char *url)
 {
 	char *scheme, *host;
 	if (url_parts(url, &scheme, &host) < 0)
 		return 0;
-	int ok = in_list(h->cred, host) && (!strcmp(scheme, "https") || (!strcmp(scheme, "http") && loopback(host)));
+	int ok = in_list(cred_hosts, host) && (!strcmp(scheme, "https") || (!strcmp(scheme, "http") && loopback(host)));
 	curl_free(scheme);
 	curl_free(host);
 	return ok;
+}
+
+int http_is_cred_host(const struct http *h, const char *url)
+{
+	return http_cred_url(h->cred, url);
 }
 
 /* The key from its file: a private regular file, its first line. */
@@ -214,6 +219,20 @@ void http_scrub(const struct http *h, char *text)
 	}
 }
 
+/* The key's header line for a request to url, into *hdr (*line keeps
+ * it, to be wiped), where url may have it; 0, or -1 with why. */
+static int add_auth(struct http *h, const char *url, struct curl_slist **hdr, char **line, char *why, size_t len)
+{
+	*line = NULL;
+	if (!http_is_cred_host(h, url))
+		return 0;
+	if (http_key_check(h, why, len) < 0)
+		return -1;
+	*line = xasprintf("%s: %s%s", h->c.auth_header, h->c.auth_prefix, h->key);
+	*hdr = curl_slist_append(*hdr, *line);
+	return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct http_req *q = arg;
@@ -254,13 +273,9 @@ static int prepare(struct http *h, struct http_req *q)
 		snprintf(q->err, sizeof q->err, "%s", why);
 		return -1;
 	}
-	if (http_is_cred_host(h, q->url)) {
-		if (http_key_check(h, why, sizeof why) < 0) {
-			snprintf(q->err, sizeof q->err, "%s", why);
-			return -1;
-		}
-		f->auth = xasprintf("%s: %s%s", h->c.auth_header, h->c.auth_prefix, h->key);
-		f->hdr = curl_slist_append(f->hdr, f->auth);
+	if (add_auth(h, q->url, &f->hdr, &f->auth, why, sizeof why) < 0) {
+		snprintf(q->err, sizeof q->err, "%s", why);
+		return -1;
 	}
 	CURL *e = f->e = curl_easy_init();
 	if (!e)
@@ -435,12 +450,8 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	struct curl_slist *hdr = NULL;
 	char *auth = NULL;
 	*next = NULL;
-	if (http_is_cred_host(h, url)) {
-		if (http_key_check(h, why, len) < 0)
-			return -1;
-		auth = xasprintf("%s: %s%s", h->c.auth_header, h->c.auth_prefix, h->key);
-		hdr = curl_slist_append(hdr, auth);
-	}
+	if (add_auth(h, url, &hdr, &auth, why, len) < 0)
+		return -1;
 	CURL *e = curl_easy_init();
 	if (!e)
 		errx_(EX_UNAVAIL, "libcurl cannot make a request");

@@ -46,8 +46,10 @@ int http_url_ok(const char *url, char *why, size_t len);
 /* The host name of url, or "" (caller frees). */
 char *http_host(const char *url);
 
-/* Is url's host one the credentials may go to (and over https or loopback)? */
+/* Is url's host one the credentials may go to (and over https or
+ * loopback): one of h's, or of the blank-separated cred_hosts? */
 int http_is_cred_host(const struct http *h, const char *url);
+int http_cred_url(const char *cred_hosts, const char *url);
 
 /* Load the key now; 0, or -1 with why (no key in it). */
 int http_key_check(struct http *h, char *why, size_t len);

@@ -234,3 +234,15 @@ void parts_clear(const char *path)
 	free(prefix);
 	free(dir);
 }
+
+int timestamp_parse(const char *ts, long long *secs)
+{
+	struct tm tm = {0};
+	if (!ts || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	                  &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*secs = (long long)timegm(&tm);
+	return 0;
+}

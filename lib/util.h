@@ -44,6 +44,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write an RFC 3339 UTC time with milliseconds ("2026-01-02T03:04:05.678Z"). */
 #define TIMESTAMP_LEN 25
 void timestamp_now(char out[TIMESTAMP_LEN]);
+/* The UTC second of such a time ("2026-01-02T03:04:05..."); 0 or -1. */
+int timestamp_parse(const char *ts, long long *secs);
 
 /* Parse a whole string as a number; 0 on success, -1 on junk or overflow. */
 int parse_double(const char *s, double *out);

@@ -82,14 +82,12 @@ static char *make_poster(const char *out, const char *id, const char *video)
 	}
 	char *tmp = xasprintf("%s.part%ld.jpg", path, (long)getpid());
 	struct sbuf cmd = {0};
-	sb_puts(&cmd, "exec ffmpeg -nostdin -loglevel error -y -ss 0.3 -i ");
-	sb_quote(&cmd, video);
-	sb_puts(&cmd, " -frames:v 1 -vf scale=480:-2 -q:v 5 ");
-	sb_quote(&cmd, tmp);
-	/* A clip shorter than the seek: its first frame. */
-	if (local_exec(cmd.s, NULL, 0, NULL, NULL) != 0 || stat(tmp, &p) < 0 || !p.st_size) {
+	unlink(tmp);
+	/* A frame a little in; for a clip shorter than that, its first. */
+	static const char *const seek[] = {" -ss 0.3", ""};
+	for (int i = 0; i < 2 && (stat(tmp, &p) < 0 || !p.st_size); i++) {
 		cmd.len = 0;
-		sb_puts(&cmd, "exec ffmpeg -nostdin -loglevel error -y -i ");
+		sb_printf(&cmd, "exec ffmpeg -nostdin -loglevel error -y%s -i ", seek[i]);
 		sb_quote(&cmd, video);
 		sb_puts(&cmd, " -frames:v 1 -vf scale=480:-2 -q:v 5 ");
 		sb_quote(&cmd, tmp);

@@ -505,13 +505,8 @@ static int cancel(struct runs *rs)
 /* Seconds since an RFC 3339 UTC time, or 0. */
 static long since(const char *ts)
 {
-	struct tm tm = {0};
-	if (!ts || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-	                  &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	long s = (long)(time(NULL) - timegm(&tm));
+	long long t;
+	long s = timestamp_parse(ts, &t) == 0 ? (long)(time(NULL) - t) : 0;
 	return s > 0 ? s : 0;
 }
 

@@ -51,6 +51,13 @@ make_run() {
 	echo "$id"
 }
 
+# orphan ID: the record as a submit killed between starting the job and
+# recording it leaves it: pending, its backend and host named, no job.
+orphan() {
+	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$1.json" >"$COSMOS_DIR/runs/$1.json.new"
+	mv "$COSMOS_DIR/runs/$1.json.new" "$COSMOS_DIR/runs/$1.json"
+}
+
 # The store's files, with their contents, as one string: to show that
 # something changed nothing.
 store_snapshot() {

@@ -158,13 +158,6 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_output "cosmos-submit: stdin:1: /nonexistent/remote: No such file or directory"
 }
 
-# orphan ID: the record as a submit killed between starting the job and
-# recording it leaves it (#15): pending, its backend and host named, no job.
-orphan() {
-	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$1.json" >"$COSMOS_DIR/runs/$1.json.new"
-	mv "$COSMOS_DIR/runs/$1.json.new" "$COSMOS_DIR/runs/$1.json"
-}
-
 @test "a run whose submit died after starting its job is adopted by the next sync and completes with its output" {
 	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
 	orphan "$id"

@@ -510,16 +510,14 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 @test "a run whose submit died after docker run is adopted by the next sync; cancelling one such run kills its container" {
 	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
 	# What a submit killed between the start and its record leaves (#15).
-	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$id.json" >"$BATS_TEST_TMPDIR/r"
-	mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$id.json"
+	orphan "$id"
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(jq -r '[.status, .job.adopted] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "completed true"
 	assert_equal "$(grep -c "^run .*cosmos_upscale_${id:0:8}" "$SSHD_DIR/state/calls.log")" 1
 	standin_model sleep 30
 	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
-	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$id.json" >"$BATS_TEST_TMPDIR/r"
-	mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$id.json"
+	orphan "$id"
 	run cosmos kill "$id"
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" cancelled

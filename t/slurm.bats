@@ -114,8 +114,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 @test "a Slurm job whose submit died before recording it is adopted by its kept job id, and can be cancelled" {
 	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-submit --host cluster | jq -r .id)
 	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
-	jq -c 'del(.job, .submitted_at) | .status = "pending"' "$COSMOS_DIR/runs/$id.json" >"$BATS_TEST_TMPDIR/r"
-	mv "$BATS_TEST_TMPDIR/r" "$COSMOS_DIR/runs/$id.json"
+	orphan "$id"
 	run cosmos-sync "$id"
 	assert_success
 	assert_equal "$(jq -r '[.status, .job.handle, .job.adopted] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "submitted $job true"
