@@ -134,11 +134,13 @@ void shell_job_file(struct sbuf *b, const char *id, const char *again)
 	sb_puts(b, ".sh ] || { ");
 	sb_puts(b, again ? again : "");
 	sb_puts(b, "echo 'cosmos: this run was started before' >&2; exit " JOB_ALREADY_S "; } && ");
-	/* Written whole or not at all: a part left by a full disk would pass
-	 * for a job started before. */
-	sb_puts(b, "{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done >runs/");
+	/* Written whole or not at all: a part (a full disk, or a submit
+	 * killed while sending it) would pass for a job, or run cut short.
+	 * Whole means up to the end line job_script() writes last. */
+	sb_puts(b, "{ e=; while IFS= read -r l; do [ \"$l\" = '" JOB_END "' ] && { e=1; break; }; "
+	           "printf '%s\\n' \"$l\" || break; done >runs/");
 	sb_quote(b, id);
-	sb_puts(b, ".sh.new && mv -f runs/");
+	sb_puts(b, ".sh.new && [ -n \"$e\" ] && mv -f runs/");
 	sb_quote(b, id);
 	sb_puts(b, ".sh.new runs/");
 	sb_quote(b, id);

@@ -187,7 +187,7 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec)
 				sb_quote(&b, v->valuestring);
 			}
 		}
-	sb_puts(&b, "\n");
+	sb_puts(&b, "\n" JOB_END "\n");
 	return b.s;
 }
 

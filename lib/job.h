@@ -21,6 +21,9 @@ _Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 #define JOB_UNWRITTEN_S "98"
 _Static_assert(JOB_UNWRITTEN == 98, "JOB_UNWRITTEN_S spells JOB_UNWRITTEN");
 
+/* The last line of job.sh as sent: a job file is only whole with it. */
+#define JOB_END "#cosmos-job-end"
+
 /* The 4K upscaler's diffusion steps unless a request says otherwise. */
 #define UPSCALE_STEPS 10
 
