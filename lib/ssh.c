@@ -681,6 +681,14 @@ int ssh_put_data(struct ssh *c, const void *data, size_t len, const char *remote
 	return r;
 }
 
+/*
+ * The file goes up through one window of XFER bytes that stays full:
+ * libssh2 keeps what it was given in flight and returns what the server
+ * has acknowledged, so the unacknowledged rest is passed again, topped up
+ * from the file, and the pipeline never drains until the end (a drain
+ * per buffer costs a round trip each time: half of scp's speed over a
+ * link with latency).
+ */
 int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent)
 {
 	int fd = open(local, O_RDONLY | O_CLOEXEC);
@@ -691,24 +699,38 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
 	LIBSSH2_SFTP_HANDLE *f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
 	char *buf = xmalloc(XFER);
-	int r = f ? 0 : -1;
+	int r = f ? 0 : -1, eof = 0;
+	size_t have = 0; /* bytes in buf not yet acknowledged */
 	uint64_t total = 0;
 	struct stat st;
 	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	const char *base = strrchr(local, '/') ? strrchr(local, '/') + 1 : local;
-	while (r == 0) {
+	while (r == 0 && (have || !eof)) {
 		progress(base, total, size, "B");
-		ssize_t n = read(fd, buf, XFER);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fail(c, "%s: %s", local, strerror(errno));
-			r = -1;
+		while (!eof && have < XFER) {
+			ssize_t n = read(fd, buf + have, XFER - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				fail(c, "%s: %s", local, strerror(errno));
+				r = -1;
+			}
+			if (n <= 0)
+				eof = 1;
+			else
+				have += (size_t)n;
 		}
-		if (n <= 0)
+		if (r || !have)
 			break;
-		r = write_remote(c, f, buf, (size_t)n, remote);
-		total += (uint64_t)n;
+		ssize_t w = libssh2_sftp_write(f, buf, have);
+		if (w < 0) {
+			fail(c, "%s: write failed: %s", remote, lib_error(c));
+			r = -1;
+			break;
+		}
+		memmove(buf, buf + w, have - (size_t)w);
+		have -= (size_t)w;
+		total += (uint64_t)w;
 	}
 	progress_end();
 	if (f && libssh2_sftp_close(f) && r == 0) {
