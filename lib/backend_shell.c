@@ -205,7 +205,7 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	struct bjob *s = xmalloc(sizeof *s);
 	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
 	char *text = job_script(model, job, ec), *cmd = start_command(r, id, s->handle);
-	s->job = remote_start(r, cmd, text, strlen(text));
+	s->job = remote_start_streamed(r, cmd, text, strlen(text));
 	free(text);
 	free(cmd);
 	if (!s->job) {

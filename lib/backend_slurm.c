@@ -164,7 +164,7 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	sbatch_options(&b, h, log);
 	sbatch_tail(&b, cmd, jobid);
 	char *text = job_script(model, job, ec);
-	s->job = remote_start(r, b.s, text, strlen(text));
+	s->job = remote_start_streamed(r, b.s, text, strlen(text));
 	free(text);
 	free(cmd);
 	free(log);

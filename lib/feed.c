@@ -156,7 +156,7 @@ void feed_submit(const char *host, long delay_ms, int together, struct feed_item
 		free(why);
 		return;
 	}
-	int window = delay_ms > 0 ? 1 : 8, told = 0;
+	int window = delay_ms > 0 ? 1 : 32, told = 0;
 	double next_at = 0;
 	struct sbuf oacc = {0}, eacc = {0};
 	while (told < n) {

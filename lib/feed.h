@@ -27,7 +27,7 @@ typedef void (*feed_fn)(struct feed_item *item, void *arg);
 /*
  * Feed v[0..n) to "cosmos-submit [--together] [--host HOST]" (the one
  * beside this program, else on PATH): one line at a time, each delay_ms
- * after the previous one's outcome, or with delay_ms 0 up to 8 lines
+ * after the previous one's outcome, or with delay_ms 0 up to 32 lines
  * ahead of the oldest outcome not yet known.  With together, a submit
  * that answers {"feed":"all"} (its host starts them as one job array) is
  * fed every line at once.  told may be NULL.

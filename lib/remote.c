@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "remote.h"
 #include "local.h"
+#include "store.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -220,25 +221,6 @@ static int t_put_file(struct remote *r, const char *local, const char *path, uin
 	return rc;
 }
 
-static int t_put_data(struct remote *r, const char *data, size_t len, const char *path)
-{
-	if (r->ssh)
-		return ssh_put_data(r->ssh, data, len, path);
-	char *tmp = part_name(path);
-	FILE *f = fopen(tmp, "we");
-	int rc = f && fwrite(data, 1, len, f) == len ? 0 : -1;
-	if (f && fclose(f) != 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0) {
-		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
-	return rc;
-}
-
 static int t_get_file(struct remote *r, const char *path, const char *local, uint64_t *got)
 {
 	if (r->ssh)
@@ -254,6 +236,32 @@ struct rjob {
 	int status;
 	char *in;
 	struct sbuf out, err;
+	struct stream *via; /* its starter, while its answer is due */
+};
+
+/*
+ * A starter: a shell on the host reading commands from a channel that
+ * stays open, so a start needs no channel of its own (opening one and
+ * starting a command on it cost two round trips, and libssh2 opens one
+ * channel at a time).  Each command is sent as
+ *	( TAIL ) <<'NONCE'
+ *	IN
+ *	NONCE
+ *	printf '\n%s %s\n' NONCE $?; printf '\n%s\n' NONCE >&2
+ * and runs to its end before the next: what came on stdout before
+ * "\nNONCE STATUS\n" and on stderr before "\nNONCE\n" is its answer.  The
+ * nonce is fresh from the kernel for each starter, so no input or output
+ * can end an answer early.  Up to STARTERS run side by side, so that slow
+ * starts (a real docker run takes a second) still overlap.
+ */
+#define STARTERS 4
+struct stream {
+	struct ssh_job *ch;
+	struct sbuf out, err;
+	char nonce[ID_LEN + 1];
+	struct rjob **due;  /* whose answers are coming, oldest first */
+	size_t head, n, cap;
+	int dead;
 };
 
 struct rjob *remote_start(struct remote *r, const char *tail, const char *in, size_t inlen)
@@ -261,7 +269,7 @@ struct rjob *remote_start(struct remote *r, const char *tail, const char *in, si
 	struct sbuf cmd = {0};
 	sb_printf(&cmd, "%s%s", r->cd.s, tail);
 	struct rjob *j = xmalloc(sizeof *j);
-	*j = (struct rjob){NULL, -1, NULL, {0}, {0}};
+	*j = (struct rjob){.status = -1};
 	if (in && inlen) {
 		j->in = xmalloc(inlen);
 		memcpy(j->in, in, inlen);
@@ -276,8 +284,139 @@ struct rjob *remote_start(struct remote *r, const char *tail, const char *in, si
 	return j;
 }
 
+static struct stream *stream_open(struct remote *r)
+{
+	struct stream *s = xmalloc(sizeof *s);
+	*s = (struct stream){0};
+	id_new(ID_RUN, s->nonce);
+	struct sbuf cmd = {0};
+	sb_printf(&cmd, "%sexec sh", r->cd.s);
+	s->ch = ssh_start_stream(r->ssh, cmd.s, &s->out, &s->err);
+	sb_free(&cmd);
+	if (!s->ch) {
+		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
+		free(s);
+		return NULL;
+	}
+	r->streams = xrealloc(r->streams, (size_t)(r->nstreams + 1) * sizeof *r->streams);
+	r->streams[r->nstreams++] = s;
+	return s;
+}
+
+/* The starter with the fewest answers due; a new one while there are few. */
+static struct stream *stream_pick(struct remote *r)
+{
+	struct stream *best = NULL;
+	for (int i = 0; i < r->nstreams; i++) {
+		struct stream *s = r->streams[i];
+		if (!s->dead && (!best || s->n - s->head < best->n - best->head))
+			best = s;
+	}
+	/* Another shell only while each has two waiting: a fast host keeps
+	 * one busy, a slow one (a real docker run) gets up to STARTERS. */
+	if (best && best->n - best->head < 2)
+		return best;
+	return r->nstreams < STARTERS ? stream_open(r) : best;
+}
+
+struct rjob *remote_start_streamed(struct remote *r, const char *tail, const char *in, size_t inlen)
+{
+	if (!r->ssh || !inlen || in[inlen - 1] != '\n' || memchr(in, '\0', inlen))
+		return remote_start(r, tail, in, inlen);
+	struct stream *s = stream_pick(r);
+	if (!s) {
+		if (r->nstreams == STARTERS)
+			snprintf(r->err, sizeof r->err, "%s: every shell for starts has ended", r->host.name);
+		return NULL;
+	}
+	struct rjob *j = xmalloc(sizeof *j);
+	*j = (struct rjob){.status = -1, .via = s};
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 8;
+		s->due = xrealloc(s->due, s->cap * sizeof *s->due);
+	}
+	s->due[s->n++] = j;
+	struct sbuf b = {0};
+	sb_printf(&b, "( %s ) <<'%s'\n", tail, s->nonce);
+	sb_add(&b, in, inlen);
+	sb_printf(&b, "%s\nprintf '\\n%%s %%s\\n' %s $?; printf '\\n%%s\\n' %s >&2\n", s->nonce, s->nonce, s->nonce);
+	ssh_feed(s->ch, b.s, b.len);
+	sb_free(&b);
+	return j;
+}
+
+/* Drop the first n bytes of b. */
+static void sb_drop(struct sbuf *b, size_t n)
+{
+	memmove(b->s, b->s + n, b->len - n + 1);
+	b->len -= n;
+}
+
+/* The oldest due answer, if all of it has come: 1, else 0. */
+static int stream_answer(struct stream *s)
+{
+	char om[ID_LEN + 3], em[ID_LEN + 3];
+	int ol = snprintf(om, sizeof om, "\n%s ", s->nonce), el = snprintf(em, sizeof em, "\n%s\n", s->nonce);
+	char *o = s->out.len ? memmem(s->out.s, s->out.len, om, (size_t)ol) : NULL;
+	char *e = s->err.len ? memmem(s->err.s, s->err.len, em, (size_t)el) : NULL;
+	char *nl = o ? memchr(o + ol, '\n', s->out.len - (size_t)(o + ol - s->out.s)) : NULL;
+	if (!nl || !e)
+		return 0;
+	struct rjob *j = s->due[s->head++];
+	long status = -1;
+	*nl = '\0';
+	if (parse_long(o + ol, &status) < 0 || status < 0 || status > 255)
+		status = -1;
+	if (j) {
+		sb_add(&j->out, s->out.s, (size_t)(o - s->out.s));
+		sb_add(&j->err, s->err.s, (size_t)(e - s->err.s));
+		j->status = (int)status;
+		j->via = NULL;
+	}
+	sb_drop(&s->out, (size_t)(nl + 1 - s->out.s));
+	sb_drop(&s->err, (size_t)(e + el - s->err.s));
+	return 1;
+}
+
+/* A starter that broke or ended: its due jobs fail with r->err. */
+static void stream_fail(struct stream *s)
+{
+	s->dead = 1;
+	while (s->head < s->n) {
+		struct rjob *j = s->due[s->head++];
+		if (j)
+			j->via = NULL; /* status stays -1 */
+	}
+}
+
+/* Move every starter of r along; whether anything moved. */
+static int streams_step(struct remote *r)
+{
+	int moved = 0;
+	for (int i = 0; i < r->nstreams; i++) {
+		struct stream *s = r->streams[i];
+		if (s->dead)
+			continue;
+		int st = ssh_step(r->ssh, s->ch);
+		moved |= st == SSH_MOVED;
+		while (stream_answer(s))
+			moved = 1;
+		if (st < 0 || st == SSH_DONE) {
+			if (s->head < s->n)
+				snprintf(r->err, sizeof r->err, "%s", st < 0 ? ssh_error(r->ssh) : "the host's shell ended");
+			stream_fail(s);
+			moved = 1;
+		}
+	}
+	return moved;
+}
+
 int remote_step(struct remote *r, struct rjob *j)
 {
+	if (j->via) {
+		int moved = streams_step(r);
+		return !j->via ? STEP_DONE : moved ? STEP_MOVED : STEP_BLOCKED;
+	}
 	if (!j->ssh)
 		return STEP_DONE;
 	int st = ssh_step(r->ssh, j->ssh);
@@ -316,6 +455,10 @@ void remote_job_free(struct rjob *j)
 {
 	if (!j)
 		return;
+	if (j->via) /* its answer is still due: it will be read and dropped */
+		for (size_t i = j->via->head; i < j->via->n; i++)
+			if (j->via->due[i] == j)
+				j->via->due[i] = NULL;
 	ssh_job_free(j->ssh);
 	free(j->in);
 	sb_free(&j->out);
@@ -341,60 +484,66 @@ int remote_connect(struct remote *r)
 	return r->ssh ? 0 : r->code ? r->code : EX_UNAVAIL;
 }
 
+/*
+ * One command: the work dir's layout, then, unless bashscripts/.version
+ * already names this version, a script on stdin that writes each of our
+ * scripts beside its place and moves it there (here-documents ended by a
+ * fresh nonce).  The scripts go along either way (a few KiB): one round
+ * trip, where asking first and copying each by SFTP took thirty.
+ */
 int remote_install(struct remote *r)
 {
-	struct sbuf cmd = {0}, out = {0}, names = {0};
-	char *version = scripts_version(r, &names);
-	if (!version) {
-		sb_free(&names);
-		return EX_STORE;
-	}
-	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs && cat bashscripts/.version 2>/dev/null; mkdir -p ",
-	    r->cd.s);
-	sb_quote_home(&cmd, r->host.hf_cache);
-	sb_puts(&cmd, " 2>/dev/null; true");
-	int st = t_exec(r, cmd.s, NULL, 0, &out, NULL);
-	int rc = EX_UNAVAIL;
-	if (st != 0) {
-		t_error(r, st < 0 ? NULL : "cannot prepare the work dir");
+	struct sbuf cmd = {0}, in = {0}, out = {0}, err = {0}, names = {0};
+	char *version = scripts_version(r, &names), nonce[ID_LEN + 1];
+	int rc = EX_STORE;
+	if (!version)
 		goto out;
-	}
-	if (out.s && strncmp(out.s, version, 64) == 0) {
-		rc = 0;
-		goto out;
-	}
-	sb_free(&cmd);
-	sb_printf(&cmd, "%schmod +x", r->cd.s);
+	id_new(ID_RUN, nonce);
+	sb_puts(&in, "umask 022\n");
 	for (const char *n = names.s; n && n < names.s + names.len; n += strlen(n) + 1) {
 		char *local = xasprintf("%s/remote/%s", share_dir(), n);
-		char *dest = xasprintf("%s/bashscripts/%s", r->sftp_dir, n);
 		size_t len = 0;
 		char *data = slurp(local, &len);
-		int bad = !data ? -2 : t_put_data(r, data, len, dest);
-		if (bad == -2) {
-			snprintf(r->err, sizeof r->err, "%s: %s", local, strerror(errno));
-			rc = EX_STORE;
-		} else if (bad)
-			t_error(r, NULL);
+		if (!data || !len || data[len - 1] != '\n' || memchr(data, '\0', len)) {
+			snprintf(r->err, sizeof r->err, "%s: %s", local, data ? "not a text file" : strerror(errno));
+			free(data);
+			free(local);
+			goto out;
+		}
+		sb_printf(&in, "cat >bashscripts/.new.");
+		sb_quote(&in, n);
+		sb_printf(&in, " <<'%s'\n", nonce);
+		sb_add(&in, data, len);
+		sb_printf(&in, "%s\nchmod +x bashscripts/.new.", nonce);
+		sb_quote(&in, n);
+		sb_puts(&in, " && mv -f bashscripts/.new.");
+		sb_quote(&in, n);
+		sb_puts(&in, " bashscripts/");
+		sb_quote(&in, n);
+		sb_puts(&in, "\n");
 		free(data);
 		free(local);
-		free(dest);
-		if (bad)
-			goto out;
-		sb_puts(&cmd, " bashscripts/");
-		sb_quote(&cmd, n);
 	}
-	sb_puts(&cmd, " && printf %s ");
-	sb_quote(&cmd, version);
-	sb_puts(&cmd, " >bashscripts/.version");
-	sb_free(&out);
-	if ((st = t_exec(r, cmd.s, NULL, 0, &out, NULL)) != 0)
-		t_error(r, st < 0 ? NULL : "cannot install scripts");
-	else
-		rc = 0;
+	sb_printf(&in, "printf %%s %s >bashscripts/.version\n", version);
+	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs || exit 1; mkdir -p ", r->cd.s);
+	sb_quote_home(&cmd, r->host.hf_cache);
+	sb_printf(&cmd, " 2>/dev/null; if [ \"$(cat bashscripts/.version 2>/dev/null)\" = %s ]; "
+	    "then cat >/dev/null; else sh -e; fi", version);
+	int st = t_exec(r, cmd.s, in.s, in.len, &out, &err);
+	rc = st ? EX_UNAVAIL : 0;
+	if (st > 0) {
+		if (err.s)
+			err.s[strcspn(err.s, "\n")] = '\0';
+		char *msg = xasprintf("cannot prepare the work dir: %s", err.s && *err.s ? shown(err.s) : "no message");
+		t_error(r, msg);
+		free(msg);
+	} else if (st < 0)
+		t_error(r, NULL);
 out:
 	sb_free(&cmd);
+	sb_free(&in);
 	sb_free(&out);
+	sb_free(&err);
 	sb_free(&names);
 	free(version);
 	return rc;
@@ -447,6 +596,14 @@ void remote_close_all(void)
 		struct remote *r = cache[i].r;
 		if (r->ops->close)
 			r->ops->close(r);
+		for (int k = 0; k < r->nstreams; k++) {
+			ssh_job_free(r->streams[k]->ch);
+			sb_free(&r->streams[k]->out);
+			sb_free(&r->streams[k]->err);
+			free(r->streams[k]->due);
+			free(r->streams[k]);
+		}
+		free(r->streams);
 		ssh_close(r->ssh);
 		host_free(&r->host);
 		free(r->engine);

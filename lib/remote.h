@@ -42,6 +42,8 @@ struct remote {
 	struct sbuf cd;     /* "cd 'WORKDIR' && " */
 	char **staged;      /* cas/ paths known to be on the host */
 	size_t nstaged;
+	struct stream **streams; /* remote_start_streamed's shells */
+	int nstreams;
 };
 
 /* Where share/cosmos is: $COSMOS_SHARE, else ../share/cosmos beside the program. */
@@ -85,6 +87,15 @@ int remote_job_status(const struct rjob *j);   /* once done; -1: transport error
 struct sbuf *remote_job_out(struct rjob *j);
 struct sbuf *remote_job_err(struct rjob *j);
 void remote_job_free(struct rjob *j);
+
+/*
+ * The same, through one of a few shells kept open on the host that read
+ * commands from their stdin, one after another: no channel is opened for
+ * the command, so many starts cost little more than one round trip in
+ * all.  in is the command's stdin, text ending in a newline; anything
+ * else (and the local transport) goes through remote_start.
+ */
+struct rjob *remote_start_streamed(struct remote *r, const char *tail, const char *in, size_t inlen);
 
 /*
  * Make a local file present on the host by content: returns the path

@@ -27,6 +27,7 @@
 struct ssh {
 	LIBSSH2_SESSION *s;
 	LIBSSH2_SFTP *sftp;
+	LIBSSH2_SFTP *sftp2; /* a second lane for large uploads */
 	int sock;
 	pid_t proxy;        /* the ProxyJump or ProxyCommand child, or 0 */
 	int timeout_ms;
@@ -423,6 +424,8 @@ void ssh_close(struct ssh *c)
 		return;
 	if (c->sftp)
 		libssh2_sftp_shutdown(c->sftp);
+	if (c->sftp2)
+		libssh2_sftp_shutdown(c->sftp2);
 	if (c->s) {
 		libssh2_session_disconnect(c->s, "bye");
 		libssh2_session_free(c->s);
@@ -463,6 +466,8 @@ struct ssh_job {
 	LIBSSH2_CHANNEL *ch;
 	const char *in;
 	size_t inlen, off;
+	struct sbuf fed;  /* a stream's stdin, sent as it comes (ssh_feed) */
+	int stream;       /* stdin stays open: no EOF until ssh_feed_end */
 	int eof_sent, closing;
 	struct sbuf *out, *err; /* out NULL: our stdout */
 	int status;
@@ -487,6 +492,26 @@ struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t
 	return j;
 }
 
+struct ssh_job *ssh_start_stream(struct ssh *c, const char *cmd, struct sbuf *out, struct sbuf *errout)
+{
+	struct ssh_job *j = ssh_start(c, cmd, NULL, 0, out, errout);
+	if (j)
+		j->stream = 1;
+	return j;
+}
+
+void ssh_feed(struct ssh_job *j, const char *data, size_t len)
+{
+	sb_add(&j->fed, data, len);
+	j->in = j->fed.s;
+	j->inlen = j->fed.len;
+}
+
+void ssh_feed_end(struct ssh_job *j)
+{
+	j->stream = 0;
+}
+
 /*
  * Move a job along without blocking: stdin, stdout and stderr together, so
  * that a full window in one direction cannot stall the others.  Returns
@@ -505,7 +530,9 @@ int ssh_step(struct ssh *c, struct ssh_job *j)
 			j->off += (size_t)n, moved = 1;
 		else if (n != LIBSSH2_ERROR_EAGAIN)
 			goto broken;
-	} else if (!j->eof_sent) {
+		if (j->fed.s && j->off == j->inlen) /* all sent: the buffer starts over */
+			j->fed.len = j->off = j->inlen = 0;
+	} else if (!j->eof_sent && !j->stream) {
 		int e = libssh2_channel_send_eof(j->ch);
 		if (e == 0)
 			j->eof_sent = moved = 1;
@@ -564,6 +591,7 @@ void ssh_job_free(struct ssh_job *j)
 	if (!j)
 		return;
 	libssh2_channel_free(j->ch);
+	sb_free(&j->fed);
 	free(j);
 }
 
@@ -634,20 +662,6 @@ static LIBSSH2_SFTP_HANDLE *open_remote(struct ssh *c, const char *path, unsigne
 	return f;
 }
 
-static int write_remote(struct ssh *c, LIBSSH2_SFTP_HANDLE *f, const char *p, size_t n, const char *path)
-{
-	while (n > 0) {
-		ssize_t w = libssh2_sftp_write(f, p, n);
-		if (w < 0) {
-			fail(c, "%s: write failed: %s", path, lib_error(c));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Move tmp over path; an existing path is replaced (remove, then rename). */
 static int rename_remote(struct ssh *c, const char *tmp, const char *path)
 {
@@ -664,31 +678,57 @@ static int rename_remote(struct ssh *c, const char *tmp, const char *path)
 	return -1;
 }
 
-int ssh_put_data(struct ssh *c, const void *data, size_t len, const char *remote)
-{
-	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
-	LIBSSH2_SFTP_HANDLE *f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
-	int r = -1;
-	if (f) {
-		r = write_remote(c, f, data, len, remote);
-		if (libssh2_sftp_close(f) && r == 0) {
-			fail(c, "%s: close failed: %s", remote, lib_error(c));
-			r = -1;
-		}
-		r = r == 0 ? rename_remote(c, tmp, remote) : -1;
-	}
-	free(tmp);
-	return r;
-}
-
 /*
- * The file goes up through one window of XFER bytes that stays full:
+ * A file goes up in lanes: one SFTP channel each, writing its own part of
+ * the file, side by side.  A lane's window of XFER bytes stays full:
  * libssh2 keeps what it was given in flight and returns what the server
  * has acknowledged, so the unacknowledged rest is passed again, topped up
- * from the file, and the pipeline never drains until the end (a drain
- * per buffer costs a round trip each time: half of scp's speed over a
- * link with latency).
+ * from the file, and the pipeline never drains until the lane's end.  A
+ * channel carries at most sshd's window (2 MiB) per round trip, as scp
+ * does; two lanes carry twice that.  Small files take one lane.
  */
+#define LANES 2
+#define LANE_MIN (16u << 20) /* bytes: below this, one lane */
+
+struct lane {
+	LIBSSH2_SFTP_HANDLE *f;
+	uint64_t at, end; /* the next byte to read from the file; the lane's end */
+	char *buf;
+	size_t have;      /* bytes in buf not yet acknowledged */
+};
+
+/* Move a lane along: 1 moved, 0 blocked or finished, -1 failed. */
+static int lane_step(struct ssh *c, struct lane *l, int fd, const char *local, const char *remote, uint64_t *total)
+{
+	while (l->at < l->end && l->have < XFER) {
+		size_t want = XFER - l->have;
+		if (want > l->end - l->at)
+			want = (size_t)(l->end - l->at);
+		ssize_t n = pread(fd, l->buf + l->have, want, (off_t)l->at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fail(c, "%s: %s", local, n < 0 ? strerror(errno) : "shorter than it was");
+			return -1;
+		}
+		l->have += (size_t)n;
+		l->at += (uint64_t)n;
+	}
+	if (!l->have)
+		return 0;
+	ssize_t w = libssh2_sftp_write(l->f, l->buf, l->have);
+	if (w == LIBSSH2_ERROR_EAGAIN)
+		return 0;
+	if (w < 0) {
+		fail(c, "%s: write failed: %s", remote, lib_error(c));
+		return -1;
+	}
+	memmove(l->buf, l->buf + w, l->have - (size_t)w);
+	l->have -= (size_t)w;
+	*total += (uint64_t)w;
+	return 1;
+}
+
 int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent)
 {
 	int fd = open(local, O_RDONLY | O_CLOEXEC);
@@ -696,52 +736,60 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 		fail(c, "%s: %s", local, strerror(errno));
 		return -1;
 	}
-	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
-	LIBSSH2_SFTP_HANDLE *f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
-	char *buf = xmalloc(XFER);
-	int r = f ? 0 : -1, eof = 0;
-	size_t have = 0; /* bytes in buf not yet acknowledged */
-	uint64_t total = 0;
 	struct stat st;
-	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	const char *base = strrchr(local, '/') ? strrchr(local, '/') + 1 : local;
-	while (r == 0 && (have || !eof)) {
-		progress(base, total, size, "B");
-		while (!eof && have < XFER) {
-			ssize_t n = read(fd, buf + have, XFER - have);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				fail(c, "%s: %s", local, strerror(errno));
-				r = -1;
-			}
-			if (n <= 0)
-				eof = 1;
-			else
-				have += (size_t)n;
-		}
-		if (r || !have)
+	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0, total = 0;
+	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
+	struct lane lane[LANES] = {{0}};
+	int n = size >= LANE_MIN ? LANES : 1, r = 0;
+	for (int i = 0; i < n && r == 0; i++) {
+		if (i && !c->sftp2 && !(c->sftp2 = libssh2_sftp_init(c->s))) {
+			n = i; /* one lane, then */
 			break;
-		ssize_t w = libssh2_sftp_write(f, buf, have);
-		if (w < 0) {
-			fail(c, "%s: write failed: %s", remote, lib_error(c));
+		}
+		lane[i].f = i ? libssh2_sftp_open_ex(c->sftp2, tmp, (unsigned)strlen(tmp), LIBSSH2_FXF_WRITE, 0644,
+		                    LIBSSH2_SFTP_OPENFILE)
+		              : open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
+		if (!lane[i].f) {
+			if (i)
+				fail(c, "%s: cannot open: %s", tmp, lib_error(c));
 			r = -1;
-			break;
 		}
-		memmove(buf, buf + w, have - (size_t)w);
-		have -= (size_t)w;
-		total += (uint64_t)w;
 	}
+	for (int i = 0; i < n; i++) {
+		lane[i].at = size / (uint64_t)n * (uint64_t)i;
+		lane[i].end = i == n - 1 ? size : size / (uint64_t)n * (uint64_t)(i + 1);
+		lane[i].buf = xmalloc(XFER);
+		if (lane[i].f)
+			libssh2_sftp_seek64(lane[i].f, lane[i].at);
+	}
+	const char *base = strrchr(local, '/') ? strrchr(local, '/') + 1 : local;
+	libssh2_session_set_blocking(c->s, 0);
+	for (int busy = 1; r == 0 && busy;) {
+		progress(base, total, size, "B");
+		int moved = 0;
+		busy = 0;
+		for (int i = 0; i < n && r == 0; i++) {
+			int m = lane_step(c, &lane[i], fd, local, remote, &total);
+			r = m < 0 ? -1 : 0;
+			moved |= m > 0;
+			busy |= lane[i].at < lane[i].end || lane[i].have;
+		}
+		if (r == 0 && busy && !moved && wait_socket(c) < 0)
+			r = -1;
+	}
+	libssh2_session_set_blocking(c->s, 1);
 	progress_end();
-	if (f && libssh2_sftp_close(f) && r == 0) {
-		fail(c, "%s: close failed: %s", remote, lib_error(c));
-		r = -1;
+	for (int i = 0; i < n; i++) {
+		if (lane[i].f && libssh2_sftp_close(lane[i].f) && r == 0) {
+			fail(c, "%s: close failed: %s", remote, lib_error(c));
+			r = -1;
+		}
+		free(lane[i].buf);
 	}
-	if (f)
+	if (lane[0].f)
 		r = r == 0 ? rename_remote(c, tmp, remote) : (libssh2_sftp_unlink_ex(c->sftp, tmp, (unsigned)strlen(tmp)), -1);
 	if (sent)
 		*sent = r == 0 ? total : 0;
-	free(buf);
 	free(tmp);
 	close(fd);
 	return r;

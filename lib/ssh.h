@@ -53,10 +53,18 @@ int ssh_wait(struct ssh *c);
 int ssh_finish(struct ssh *c, struct ssh_job *j);
 void ssh_job_free(struct ssh_job *j);
 
+/*
+ * A job whose stdin stays open (a remote shell reading commands): what
+ * ssh_feed gives is copied and sent as ssh_step can; EOF is sent only
+ * after ssh_feed_end, once everything fed has gone.
+ */
+struct ssh_job *ssh_start_stream(struct ssh *c, const char *cmd, struct sbuf *out, struct sbuf *errout);
+void ssh_feed(struct ssh_job *j, const char *data, size_t len);
+void ssh_feed_end(struct ssh_job *j);
+
 /* SFTP.  Remote paths are absolute or relative to the login directory. */
 int ssh_stat(struct ssh *c, const char *path, uint64_t *size); /* 0, 1 missing, -1 */
 int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent);
-int ssh_put_data(struct ssh *c, const void *data, size_t len, const char *remote);
 int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t *got);
 
 /* Send a keepalive if one is due (call while waiting). */

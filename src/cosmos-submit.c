@@ -310,11 +310,12 @@ out:
 }
 
 /*
- * Starts in flight, oldest first.  Several at once hide the host's
- * latency; results still come out in input order.  sshd allows 10
- * sessions per connection by default (MaxSessions).
+ * Starts in flight, oldest first.  Many at once hide the host's latency
+ * (32 starts per round trip); results still come out in input order.
+ * A shell host takes them through a few shells of its own, not a channel
+ * each (remote_start_streamed), so sshd's MaxSessions is no limit.
  */
-#define IN_FLIGHT 8
+#define IN_FLIGHT 32
 static struct flight queue[IN_FLIGHT];
 static int qhead, qlen;
 

@@ -94,6 +94,18 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	wait_all >/dev/null
 }
 
+@test "a large input goes up in two SFTP lanes, each its own part, and arrives whole under its hash" {
+	big=$BATS_TEST_TMPDIR/big.mp4
+	cp "$CLIPS/full/color.mp4" "$big"
+	head -c $((17 * 1048576 + 12345)) /dev/urandom >>"$big" # odd-sized, over the two-lane size
+	rec=$(cosmos-spec upscale --video "$big" | submit_one)
+	assert_equal "$(jq -r .job.uploaded_bytes <<<"$rec")" "$(stat -c %s "$big")"
+	sum=$(sha256sum "$big" | cut -c1-64)
+	assert_equal "$(sha256sum "$(work)/cas/$sum.mp4" | cut -c1-64)" "$sum"
+	refute [ -n "$(find "$(work)/cas" -name '*.part*')" ]
+	wait_all >/dev/null
+}
+
 @test "enhance replaces the prompt's text and keeps the old one; --create-new makes a child prompt" {
 	p=$(make_prompt "a cube" "$CLIPS/full")
 	id=$(cosmos-spec enhance "$p" | submit_one | jq -r .id)
@@ -604,4 +616,35 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
 	assert_failure 4
 	assert_output --partial "HOST KEY HAS CHANGED"
+}
+
+@test "tokens in ssh_config are OpenSSH's to expand: HostName %h reaches the host the alias names" {
+	cat >"$BATS_TEST_TMPDIR/ssh_config" <<-EOF
+		Host 127.0.0.*
+		    HostName %h
+		    Port $SSHD_PORT
+		    User $SSH_USER
+		    IdentityFile $SSHD_DIR/id_ed25519
+		    UserKnownHostsFile $SSHD_DIR/known_hosts
+	EOF
+	printf '[gpu]\naddress = 127.0.0.1\nworkdir = %s\ndocker_options = -e COSMOS_ENGINE=%s\n' \
+		"$SSHD_DIR/work" "$SSHD_DIR/bin/model" >"$BATS_TEST_TMPDIR/hosts"
+	export COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts COSMOS_SSH_CONFIG=$BATS_TEST_TMPDIR/ssh_config
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | cosmos-submit"
+	assert_success
+	run wait_all
+	assert_success
+}
+
+@test "48 starts through one cosmos-submit: one login, no channel each (sshd allows 10), every run submitted in input order" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	before=$(accepted)
+	run bash -c "for i in \$(seq 48); do printf '%s\n' '$req'; done | cosmos-submit"
+	assert_success
+	assert_equal "$(( $(accepted) - before ))" 1
+	assert_equal "$(jq -r .status <<<"$output" | sort | uniq -c | awk '{print $1, $2}')" "48 submitted"
+	# In input order: the records were made one after another.
+	assert_equal "$(jq -r .created_at <<<"$output" | sort -c && echo sorted)" sorted
+	run wait_all
+	assert_success
 }
