@@ -221,10 +221,10 @@ static int t_put_file(struct remote *r, const char *local, const char *path, uin
 	return rc;
 }
 
-static int t_get_file(struct remote *r, const char *path, const char *local, uint64_t *got)
+static int t_get_file(struct remote *r, const char *path, const char *local, uint64_t size, uint64_t *got)
 {
 	if (r->ssh)
-		return ssh_get_file(r->ssh, path, local, got);
+		return ssh_get_file(r->ssh, path, local, size, got);
 	int rc = local_copy(path, local, got);
 	if (rc < 0)
 		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
@@ -681,7 +681,7 @@ int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t 
 {
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t got = 0;
-	int rc = t_get_file(r, path, local, &got);
+	int rc = t_get_file(r, path, local, size, &got);
 	if (rc < 0)
 		t_error(r, NULL);
 	else if (got != size) {

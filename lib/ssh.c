@@ -795,7 +795,7 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 	return r;
 }
 
-int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t *got)
+int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t size, uint64_t *got)
 {
 	LIBSSH2_SFTP_HANDLE *f = open_remote(c, remote, LIBSSH2_FXF_READ);
 	if (!f)
@@ -806,10 +806,10 @@ int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t 
 	int r = fd < 0 ? -1 : 0;
 	if (fd < 0)
 		fail(c, "%s: %s", tmp, strerror(errno));
-	uint64_t total = 0, size = 0;
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	if (libssh2_sftp_fstat(f, &a) == 0)
-		size = a.filesize;
+	uint64_t total = 0;
+	LIBSSH2_SFTP_ATTRIBUTES a; /* a round trip, for the progress line only */
+	if (size == UINT64_MAX)
+		size = libssh2_sftp_fstat(f, &a) == 0 ? a.filesize : 0;
 	const char *base = strrchr(remote, '/') ? strrchr(remote, '/') + 1 : remote;
 	while (r == 0) {
 		progress(base, total, size, "B");

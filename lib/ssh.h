@@ -65,7 +65,8 @@ void ssh_feed_end(struct ssh_job *j);
 /* SFTP.  Remote paths are absolute or relative to the login directory. */
 int ssh_stat(struct ssh *c, const char *path, uint64_t *size); /* 0, 1 missing, -1 */
 int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t *sent);
-int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t *got);
+/* size: what the file should hold (for progress), or UINT64_MAX. */
+int ssh_get_file(struct ssh *c, const char *remote, const char *local, uint64_t size, uint64_t *got);
 
 /* Send a keepalive if one is due (call while waiting). */
 void ssh_keepalive(struct ssh *c);
