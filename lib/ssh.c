@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define XFER (2 * 1024 * 1024) /* bytes per SFTP read or write call */
@@ -685,26 +686,33 @@ static int rename_remote(struct ssh *c, const char *tmp, const char *path)
  * has acknowledged, so the unacknowledged rest is passed again, topped up
  * from the file, and the pipeline never drains until the lane's end.  A
  * channel carries at most sshd's window (2 MiB) per round trip, as scp
- * does; two lanes carry twice that.  Small files take one lane.
+ * does; two lanes carry twice that where the round trip is long.  Small
+ * files, and any file where the round trip is short (the CPU is the limit
+ * there, and a second lane only costs), take one lane.
  */
 #define LANES 2
 #define LANE_MIN (16u << 20) /* bytes: below this, one lane */
+#define LANE_RTT_US 4000     /* a round trip shorter than this: one lane */
 
 struct lane {
 	LIBSSH2_SFTP_HANDLE *f;
 	uint64_t at, end; /* the next byte to read from the file; the lane's end */
-	char *buf;
-	size_t have;      /* bytes in buf not yet acknowledged */
+	char *buf;        /* 2 * XFER bytes */
+	size_t off, have; /* buf[off, off + have): read, not yet acknowledged */
 };
 
 /* Move a lane along: 1 moved, 0 blocked or finished, -1 failed. */
 static int lane_step(struct ssh *c, struct lane *l, int fd, const char *local, const char *remote, uint64_t *total)
 {
+	if (l->off >= XFER) { /* a copy at most once per XFER bytes sent */
+		memmove(l->buf, l->buf + l->off, l->have);
+		l->off = 0;
+	}
 	while (l->at < l->end && l->have < XFER) {
 		size_t want = XFER - l->have;
 		if (want > l->end - l->at)
 			want = (size_t)(l->end - l->at);
-		ssize_t n = pread(fd, l->buf + l->have, want, (off_t)l->at);
+		ssize_t n = pread(fd, l->buf + l->off + l->have, want, (off_t)l->at);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -716,14 +724,14 @@ static int lane_step(struct ssh *c, struct lane *l, int fd, const char *local, c
 	}
 	if (!l->have)
 		return 0;
-	ssize_t w = libssh2_sftp_write(l->f, l->buf, l->have);
+	ssize_t w = libssh2_sftp_write(l->f, l->buf + l->off, l->have);
 	if (w == LIBSSH2_ERROR_EAGAIN)
 		return 0;
 	if (w < 0) {
 		fail(c, "%s: write failed: %s", remote, lib_error(c));
 		return -1;
 	}
-	memmove(l->buf, l->buf + w, l->have - (size_t)w);
+	l->off += (size_t)w;
 	l->have -= (size_t)w;
 	*total += (uint64_t)w;
 	return 1;
@@ -740,30 +748,35 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0, total = 0;
 	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
 	struct lane lane[LANES] = {{0}};
-	int n = size >= LANE_MIN ? LANES : 1, r = 0;
-	for (int i = 0; i < n && r == 0; i++) {
-		if (i && !c->sftp2 && !(c->sftp2 = libssh2_sftp_init(c->s))) {
+	/* The open is one round trip: a second lane where it is long enough
+	 * for the window to be the limit, not on a LAN (where the CPU is). */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	lane[0].f = open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long rtt_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	int n = size >= LANE_MIN && rtt_us >= LANE_RTT_US ? LANES : 1, r = lane[0].f ? 0 : -1;
+	for (int i = 1; i < n && r == 0; i++) {
+		if (!c->sftp2 && !(c->sftp2 = libssh2_sftp_init(c->s))) {
 			n = i; /* one lane, then */
 			break;
 		}
-		lane[i].f = i ? libssh2_sftp_open_ex(c->sftp2, tmp, (unsigned)strlen(tmp), LIBSSH2_FXF_WRITE, 0644,
-		                    LIBSSH2_SFTP_OPENFILE)
-		              : open_remote(c, tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC);
+		lane[i].f = libssh2_sftp_open_ex(c->sftp2, tmp, (unsigned)strlen(tmp), LIBSSH2_FXF_WRITE, 0644,
+		    LIBSSH2_SFTP_OPENFILE);
 		if (!lane[i].f) {
-			if (i)
-				fail(c, "%s: cannot open: %s", tmp, lib_error(c));
+			fail(c, "%s: cannot open: %s", tmp, lib_error(c));
 			r = -1;
 		}
 	}
 	for (int i = 0; i < n; i++) {
 		lane[i].at = size / (uint64_t)n * (uint64_t)i;
 		lane[i].end = i == n - 1 ? size : size / (uint64_t)n * (uint64_t)(i + 1);
-		lane[i].buf = xmalloc(XFER);
+		lane[i].buf = xmalloc(2 * XFER);
 		if (lane[i].f)
 			libssh2_sftp_seek64(lane[i].f, lane[i].at);
 	}
 	const char *base = strrchr(local, '/') ? strrchr(local, '/') + 1 : local;
-	libssh2_session_set_blocking(c->s, 0);
+	libssh2_session_set_blocking(c->s, n == 1); /* one lane simply waits */
 	for (int busy = 1; r == 0 && busy;) {
 		progress(base, total, size, "B");
 		int moved = 0;

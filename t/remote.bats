@@ -94,11 +94,23 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	wait_all >/dev/null
 }
 
-@test "a large input goes up in two SFTP lanes, each its own part, and arrives whole under its hash" {
+@test "a large input over a link with latency goes up in two SFTP lanes, each its own part, and arrives whole" {
+	# Through t/bench/relay.py, 3 ms each way: a round trip long enough
+	# for a second lane (on bare loopback one lane is used).
+	python3 "$BATS_TEST_DIRNAME/bench/relay.py" "$BATS_TEST_TMPDIR/relay.port" "$SSHD_PORT" 3 &
+	relay_pid=$!
+	for _ in $(seq 50); do [ -s "$BATS_TEST_TMPDIR/relay.port" ] && break; sleep 0.1; done
+	relay=$(cat "$BATS_TEST_TMPDIR/relay.port")
+	sed "s/^port = $SSHD_PORT\$/port = $relay/; s|^known_hosts = .*|known_hosts = $BATS_TEST_TMPDIR/known_hosts|" \
+		"$SSHD_DIR/hosts" >"$BATS_TEST_TMPDIR/hosts"
+	sed "s/^\[127.0.0.1\]:$SSHD_PORT /[127.0.0.1]:$relay /" "$SSHD_DIR/known_hosts" >"$BATS_TEST_TMPDIR/known_hosts"
 	big=$BATS_TEST_TMPDIR/big.mp4
 	cp "$CLIPS/full/color.mp4" "$big"
 	head -c $((17 * 1048576 + 12345)) /dev/urandom >>"$big" # odd-sized, over the two-lane size
-	rec=$(cosmos-spec upscale --video "$big" | submit_one)
+	lanes0=$(grep -c "subsystem 'sftp'" "$SSHD_DIR/sshd.log" || true)
+	rec=$(cosmos-spec upscale --video "$big" | COSMOS_CONFIG=$BATS_TEST_TMPDIR/hosts submit_one)
+	kill "$relay_pid"
+	assert_equal "$(( $(grep -c "subsystem 'sftp'" "$SSHD_DIR/sshd.log") - lanes0 ))" 2
 	assert_equal "$(jq -r .job.uploaded_bytes <<<"$rec")" "$(stat -c %s "$big")"
 	sum=$(sha256sum "$big" | cut -c1-64)
 	assert_equal "$(sha256sum "$(work)/cas/$sum.mp4" | cut -c1-64)" "$sum"
@@ -639,9 +651,12 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 @test "48 starts through one cosmos-submit: one login, no channel each (sshd allows 10), every run submitted in input order" {
 	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
 	before=$(accepted)
+	sessions=$(grep -c 'Starting session: command' "$SSHD_DIR/sshd.log" || true)
 	run bash -c "for i in \$(seq 48); do printf '%s\n' '$req'; done | cosmos-submit"
 	assert_success
 	assert_equal "$(( $(accepted) - before ))" 1
+	# The scripts' install, and at most four shells that take the starts.
+	assert [ "$(( $(grep -c 'Starting session: command' "$SSHD_DIR/sshd.log") - sessions ))" -le 5 ]
 	assert_equal "$(jq -r .status <<<"$output" | sort | uniq -c | awk '{print $1, $2}')" "48 submitted"
 	# In input order: the records were made one after another.
 	assert_equal "$(jq -r .created_at <<<"$output" | sort -c && echo sorted)" sorted

@@ -44,7 +44,7 @@ sshd_start() {
 			Subsystem sftp internal-sftp
 			SetEnv PATH=$SSHD_DIR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin STANDIN_STATE=$SSHD_DIR/state ${SSHD_SETENV:-}
 			MaxStartups 200:30:400
-			LogLevel INFO
+			LogLevel VERBOSE
 		EOF
 		/usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" && break
 		SSHD_PORT=
