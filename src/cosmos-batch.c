@@ -4,6 +4,7 @@
  *
  *	cosmos-spec ... | cosmos-batch [--packed] [--delay MS] [--host NAME] [--async]
  *	cosmos-batch --resume BATCH_ID [--delay MS] [--async]
+ *	cosmos-batch --retry-failed BATCH_ID [--any] [--max-attempts N] [--delay MS] [--async]
  *	cosmos-batch --follow BATCH_ID
  *
  * Fan-out (the default) submits each child as a run of its own.  Packed
@@ -13,6 +14,11 @@
  * Invariants:
  *  - The parent and every child exist (pending) before the first child is
  *    submitted; each child keeps its request in runs/<child>/request.json.
+ *    They are made in this order: every request.json, the parent, the
+ *    children.  So a child never exists without its parent, and --resume
+ *    makes from its request.json a child that a kill left unmade.
+ *  - --retry-failed makes new attempts (lib/retry.h) of failed children
+ *    and feeds them as --resume does; a failed record is never changed.
  *  - A child is submitted at most once: cosmos-submit only claims pending
  *    runs and refuses a run whose job is already on the host, so --resume
  *    sends exactly the children that never reached it (packed: the whole

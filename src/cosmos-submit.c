@@ -2,6 +2,7 @@
  * cosmos-submit - start the requests read on stdin as runs on a GPU host.
  *
  *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run]
+ *	cosmos-submit --retry [--any] [--max-attempts N] RUN_ID... | -
  *
  * For each request line: make the run record (pending), stage its inputs
  * on the host by content, start the job detached, record what the
@@ -15,6 +16,9 @@
  *    beforehand, is claimed; a new run is claimed as it is made.  A
  *    submit killed after starting a job leaves its run pending with its
  *    host: cosmos-sync adopts it once the claim is free.
+ *  - A new run keeps its request in runs/<id>/request.json; --retry makes
+ *    a new attempt of each failed run named (lib/retry.h) and starts its
+ *    request line like any other.
  *  - A host that cannot be reached, or a bad line, creates no record.  A
  *    run whose start fails after its record exists is marked failed with
  *    the reason; no record is ever removed.
