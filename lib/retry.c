@@ -192,6 +192,13 @@ static int take_place(cJSON *parent, void *arg)
 		cJSON_DeleteItemFromObjectCaseSensitive(parent, "reason");
 		cJSON_DeleteItemFromObjectCaseSensitive(parent, "completed_at");
 	}
+	/* Its counts as they now are: the new attempt in, the old one out. */
+	int moving;
+	cJSON *now = batch_parent_patch(parent, &moving);
+	const cJSON *counts = jget(jget(now, "outputs"), "children");
+	if (counts)
+		jset(jobj(parent, "outputs"), "children", cJSON_Duplicate(counts, 1));
+	cJSON_Delete(now);
 	return STORE_WRITE;
 }
 

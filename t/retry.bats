@@ -143,6 +143,7 @@ cosmos-submit: argument 2: $b: is completed, not failed: not retried"
 	# The parent has the new attempt in the old one's place, and runs again.
 	assert_equal "$(jq -c '[.status, .execution_config.child_run_ids]' "$COSMOS_DIR/runs/$bt.json")" \
 		"[\"running\",[\"${k[0]}\",\"${k[1]}\",\"$n\"]]"
+	assert_equal "$(jq -c .outputs.children "$COSMOS_DIR/runs/$bt.json")" '{"total":3,"completed":1,"failed":1,"cancelled":0}'
 	run wait_all "$bt"
 	assert_failure 1
 	assert_equal "$(jq -c '[.status, .outputs.children]' "$COSMOS_DIR/runs/$bt.json")" \
