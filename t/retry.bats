@@ -8,17 +8,12 @@
 load helper
 
 setup_file() {
-	export COSMOS_CONFIG=$BATS_FILE_TMPDIR/no-hosts COSMOS_LOCAL_RUNTIME=process
-	export STANDIN_STATE=$BATS_FILE_TMPDIR/standin STANDIN=$BATS_TEST_DIRNAME/standin/model
-	mkdir -p "$STANDIN_STATE"
+	standin_local
+	export STANDIN=$BATS_TEST_DIRNAME/standin/model
 }
 
 teardown() {
-	rm -f "$STANDIN_STATE"/model-*
-	for p in "$COSMOS_DIR"/local/runs/*.pid; do
-		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
-	done
-	true
+	standin_teardown
 }
 
 wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
