@@ -4,6 +4,7 @@
  *
  *	cosmos-spec ... | cosmos-batch [--packed] [--delay MS] [--host NAME] [--async]
  *	cosmos-batch --resume BATCH_ID [--delay MS] [--async]
+ *	cosmos-batch --retry-failed BATCH_ID [--any] [--max-attempts N] [--delay MS] [--async]
  *	cosmos-batch --follow BATCH_ID
  *
  * Fan-out (the default) submits each child as a run of its own.  Packed
@@ -13,6 +14,11 @@
  * Invariants:
  *  - The parent and every child exist (pending) before the first child is
  *    submitted; each child keeps its request in runs/<child>/request.json.
+ *    They are made in this order: every request.json, the parent, the
+ *    children.  So a child never exists without its parent, and --resume
+ *    makes from its request.json a child that a kill left unmade.
+ *  - --retry-failed makes new attempts (lib/retry.h) of failed children
+ *    and feeds them as --resume does; a failed record is never changed.
  *  - A child is submitted at most once: cosmos-submit only claims pending
  *    runs and refuses a run whose job is already on the host, so --resume
  *    sends exactly the children that never reached it (packed: the whole
@@ -39,6 +45,7 @@
 #include "job.h"
 #include "packed.h"
 #include "record.h"
+#include "retry.h"
 #include "shell.h"
 #include "store.h"
 #include "util.h"
@@ -60,6 +67,7 @@ struct batch {
 static const char usage_text[] =
     "usage: cosmos-batch [--packed] [--delay MS] [--host NAME] [--async] < requests\n"
     "       cosmos-batch --resume BATCH_ID [--delay MS] [--host NAME] [--async]\n"
+    "       cosmos-batch --retry-failed BATCH_ID [--any] [--max-attempts N] [--delay MS] [--host NAME] [--async]\n"
     "       cosmos-batch --follow BATCH_ID\n";
 
 static _Noreturn void usage(void)
@@ -101,19 +109,27 @@ static char *run_file(const char *id, const char *name, int create)
 	return p;
 }
 
-/* Keep a request line in runs/<id>/request.json. */
+/* Keep a request line in runs/<id>/request.json (lib/retry.c). */
 static void save_request(const char *id, const char *text)
 {
-	char *path = run_file(id, "request.json", 1);
-	FILE *f = fopen(path, "we");
-	if (!f || fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0)
-		err_(EX_STORE, "%s", path);
-	free(path);
+	if (request_save(id, text) < 0)
+		err_(EX_STORE, "runs/%s/request.json", id);
+}
+
+/* A child's record from its request (which names it in "run_id"). */
+static cJSON *child_of(const cJSON *req)
+{
+	cJSON *child = run_new(jstr(req, "model_type"));
+	jset_str(child, "id", jstr(req, "run_id"));
+	if (jstr(req, "prompt_id"))
+		jset_str(child, "prompt_id", jstr(req, "prompt_id"));
+	jset(child, "execution_config", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, "execution_config"), 1));
+	return child;
 }
 
 /* --- making the batch ---------------------------------------------------- */
 
-/* Read the requests and make every child, then the parent. */
+/* Read the requests and make the batch: requests, parent, children. */
 static void make_batch(struct batch *b)
 {
 	struct items it;
@@ -173,69 +189,76 @@ static void make_batch(struct batch *b)
 	b->v = xmalloc((size_t)n * sizeof *b->v);
 	b->n = b->size = n;
 	cJSON *ids = cJSON_CreateArray();
+	/* First every child's request.json, from which --resume makes a
+	 * child whose record a kill left unmade. */
 	for (int i = 0; i < n; i++) {
-		cJSON *req = reqs[i], *child = run_new(jstr(req, "model_type"));
+		cJSON *req = reqs[i];
 		struct feed_item *c = &b->v[i];
 		memset(c, 0, sizeof *c);
-		memcpy(c->id, jstr(child, "id"), sizeof c->id);
+		id_new(ID_RUN, c->id);
 		c->index = i;
-		if (jstr(req, "prompt_id"))
-			jset_str(child, "prompt_id", jstr(req, "prompt_id"));
 		cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
 		cJSON *cec = ec ? cJSON_Duplicate(ec, 1) : cJSON_CreateObject();
 		jset_str(cec, "batch_run_id", b->id);
 		jset_num(cec, "batch_index", i);
 		if (packed)
 			jset_str(cec, "batch_container", name);
-		jset(child, "execution_config", cec);
-		jset(req, "execution_config", cJSON_Duplicate(cec, 1));
+		jset(req, "execution_config", cec);
 		jset_str(req, "run_id", c->id);
-		if (store_create(child) < 0)
-			err_(EX_STORE, "cannot store run %s", c->id);
 		c->request = cJSON_PrintUnformatted(req);
 		save_request(c->id, c->request);
 		cJSON_AddItemToArray(ids, cJSON_CreateString(c->id));
-		cJSON_Delete(child);
-		cJSON_Delete(req);
 	}
-	free(reqs);
-	cJSON *ec = jobj(parent, "execution_config");
-	jset_num(ec, "batch_size", n);
-	if (b->host) /* for --resume */
-		jset_str(ec, "host", b->host);
-	jset_str(ec, "container_name", name);
-	jset_str(ec, "mode", packed ? "packed" : "fan-out");
-	if (!packed)
-		jset_num(ec, "delay_ms", (double)b->delay_ms);
-	jset(ec, "child_run_ids", ids);
-	if (store_create(parent) < 0)
-		err_(EX_STORE, "cannot store run %s", b->id);
-	cJSON_Delete(parent);
 	if (packed) {
 		jset_str(packed, "run_id", b->id);
 		b->packed_req = cJSON_PrintUnformatted(packed);
 		save_request(b->id, b->packed_req);
 		cJSON_Delete(packed);
 	}
+	cJSON *ec = jobj(parent, "execution_config");
+	jset_num(ec, "batch_size", n);
+	if (b->host) /* for --resume */
+		jset_str(ec, "host", b->host);
+	jset_str(ec, "container_name", name);
+	jset_str(ec, "mode", b->packed ? "packed" : "fan-out");
+	if (!b->packed)
+		jset_num(ec, "delay_ms", (double)b->delay_ms);
+	jset(ec, "child_run_ids", ids);
+	/* Then the parent, then the children: a child never exists without
+	 * its parent, which --resume finds. */
+	if (store_create(parent) < 0)
+		err_(EX_STORE, "cannot store run %s", b->id);
+	cJSON_Delete(parent);
+	for (int i = 0; i < n; i++) {
+		cJSON *child = child_of(reqs[i]);
+		if (store_create(child) < 0)
+			err_(EX_STORE, "cannot store run %s", b->v[i].id);
+		cJSON_Delete(child);
+		cJSON_Delete(reqs[i]);
+	}
+	free(reqs);
 }
 
-/* The request kept in runs/<id>/request.json, or NULL. */
-static char *saved_request(const char *id)
+/*
+ * A child whose record a killed cosmos-batch never made, from its
+ * request.json (kept before the parent was made); NULL when it has none.
+ */
+static cJSON *remake_child(const char *id)
 {
-	char *p = run_file(id, "request.json", 0);
-	FILE *f = p ? fopen(p, "re") : NULL;
-	char *l = NULL;
-	size_t cap = 0;
-	if (f && getline(&l, &cap, f) > 0)
-		l[strcspn(l, "\n")] = '\0';
-	else {
-		free(l);
-		l = NULL;
+	char *line = request_load(id);
+	cJSON *req = line ? cJSON_Parse(line) : NULL;
+	free(line);
+	const char *rid = jstr(req, "run_id");
+	if (!rid || strcmp(rid, id)) {
+		cJSON_Delete(req);
+		return NULL;
 	}
-	if (f)
-		fclose(f);
-	free(p);
-	return l;
+	cJSON *child = child_of(req);
+	if (store_create(child) < 0 && errno != EEXIST)
+		err_(EX_STORE, "cannot store run %s", id);
+	cJSON_Delete(child);
+	cJSON_Delete(req);
+	return store_load(id);
 }
 
 /*
@@ -250,7 +273,7 @@ static void load_batch(struct batch *b, const char *id)
 	cJSON *ec = jobj(parent, "execution_config"), *ids = cJSON_GetObjectItemCaseSensitive(ec, "child_run_ids"), *c;
 	b->packed = packed_parent(parent);
 	int lacks = b->packed && !strcmp(jstr(parent, "status") ? jstr(parent, "status") : "", "pending") &&
-	            !(b->packed_req = saved_request(id));
+	            !(b->packed_req = request_load(id));
 	if (!cJSON_IsArray(ids) || lacks) {
 		cJSON_Delete(parent);
 		errx_(lacks ? EX_STORE : EX_SOME, "%s: %s", id,
@@ -268,10 +291,12 @@ static void load_batch(struct batch *b, const char *id)
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
 		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
+		if (!rec && id_kind(cid) == ID_RUN && errno == ENOENT)
+			rec = remake_child(cid);
 		char *req = NULL;
 		int pending = rec && !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending");
 		if (rec && (b->packed_req || (pending && (started || !b->packed)))) {
-			if (!b->packed && !(req = saved_request(cid)))
+			if (!b->packed && !(req = request_load(cid)))
 				warnx_("%s: child %s has no request.json; skipped", id, cid);
 			else {
 				struct feed_item *ch = &b->v[b->n++];
@@ -285,6 +310,57 @@ static void load_batch(struct batch *b, const char *id)
 		i++;
 	}
 	cJSON_Delete(parent);
+}
+
+/*
+ * --retry-failed: a new attempt (lib/retry.h) of each failed child of a
+ * fan-out batch whose reason a new attempt may cure (any: whatever it
+ * is), in its place in the batch; a child refused is said, and counted
+ * bad.
+ */
+static void retry_batch(struct batch *b, const char *id, int any, int max)
+{
+	cJSON *parent = store_load(id);
+	if (!parent)
+		errx_(EX_SOME, "%s: %s", id, errno == ENOENT ? "no such batch" : strerror(errno));
+	cJSON *ec = jobj(parent, "execution_config"), *ids = cJSON_GetObjectItemCaseSensitive(ec, "child_run_ids"), *c;
+	if (!batch_is_parent(parent) || !cJSON_IsArray(ids) || packed_parent(parent)) {
+		int packed = packed_parent(parent);
+		cJSON_Delete(parent);
+		errx_(EX_SOME, "%s: %s", id, packed ? "a packed batch: its children ran in one container, and are not retried one by one"
+		                                    : "not a batch (no child_run_ids)");
+	}
+	memcpy(b->id, id, sizeof b->id);
+	if (!b->host && jstr(ec, "host"))
+		b->host = b->host_kept = xstrdup(jstr(ec, "host"));
+	b->size = cJSON_GetArraySize(ids);
+	b->v = xmalloc((size_t)(b->size ? b->size : 1) * sizeof *b->v);
+	int i = 0;
+	cJSON_ArrayForEach(c, ids) {
+		const char *cid = cJSON_GetStringValue(c);
+		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
+		const char *st = jstr(rec, "status");
+		if (st && !strcmp(st, "failed")) {
+			struct feed_item *ch = &b->v[b->n];
+			char err[256];
+			int code;
+			memset(ch, 0, sizeof *ch);
+			ch->index = i;
+			if ((ch->request = retry_make(cid, any, max, ch->id, err, sizeof err, &code)))
+				b->n++;
+			else {
+				warnx_("%s: child %d, %s: %s", id, i, cid, err);
+				if (code == EX_STORE)
+					exit(EX_STORE);
+				b->bad++;
+			}
+		}
+		cJSON_Delete(rec);
+		i++;
+	}
+	cJSON_Delete(parent);
+	if (!b->n)
+		warnx_("%s: no child to retry", id);
 }
 
 /* --- feeding cosmos-submit (lib/feed.c) ----------------------------------- */
@@ -489,11 +565,15 @@ int main(int argc, char **argv)
 		{"resume", required_argument, NULL, 'r'},
 		{"follow", required_argument, NULL, 'f'},
 		{"packed", no_argument, NULL, 'p'},
+		{"retry-failed", required_argument, NULL, 'R'},
+		{"any", no_argument, NULL, 'A'},
+		{"max-attempts", required_argument, NULL, 'm'},
 		{0, 0, 0, 0},
 	};
 	struct batch b = {.delay_ms = 1500};
-	const char *resume = NULL, *following = NULL;
-	int async = 0, c;
+	const char *resume = NULL, *following = NULL, *retry = NULL;
+	int async = 0, c, any = 0;
+	long max = RETRY_MAX_ATTEMPTS;
 	progname = "cosmos-batch";
 	std_options(argc > 1 ? argv[1] : NULL, usage_text);
 	/* A reader that goes away must not stop the batch: events also go to
@@ -510,12 +590,19 @@ int main(int argc, char **argv)
 		case 'r': resume = optarg; break;
 		case 'f': following = optarg; break;
 		case 'p': b.packed = 1; break;
+		case 'R': retry = optarg; break;
+		case 'A': any = 1; break;
+		case 'm':
+			if (parse_long(optarg, &max) < 0 || max < 1 || max > 1000)
+				errx_(EX_USAGE_, "--max-attempts: '%s' is not a number from 1 to 1000", shown(optarg));
+			break;
 		default: usage();
 		}
 	}
-	if (optind < argc || (resume && following) || (following && async) || (b.packed && (resume || following)))
+	if (optind < argc || (!!resume + !!following + !!retry > 1) || (following && async) ||
+	    (b.packed && (resume || following || retry)) || (!retry && (any || max != RETRY_MAX_ATTEMPTS)))
 		usage();
-	const char *id = resume ? resume : following;
+	const char *id = resume ? resume : following ? following : retry;
 	if (id && id_kind(id) != ID_RUN)
 		errx_(EX_USAGE_, "'%s' is not a run id", shown(id));
 	if (store_open(1) < 0)
@@ -524,6 +611,8 @@ int main(int argc, char **argv)
 		return follow(following);
 	if (resume)
 		load_batch(&b, resume);
+	else if (retry)
+		retry_batch(&b, retry, any, (int)max);
 	else
 		make_batch(&b);
 	if (async)

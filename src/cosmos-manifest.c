@@ -3,14 +3,15 @@
  *
  *	cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]
  *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]
- *	    [--count | --summary] [ID ...]
+ *	    [--all-attempts] [--count | --summary] [ID ...]
  *
  * Invariants:
  *  - Read-only: it takes no lock and creates or writes nothing under
  *    $COSMOS_DIR.  A record is printed exactly as stored, never rebuilt.
  *  - Without ids: every record of the selected kinds, newest first
- *    (created_at, then id), or a batch's children in batch order.  With
- *    ids: those records in the order given.
+ *    (created_at, then id), or a batch's children in batch order; of a
+ *    run retried (lib/retry.h), only its latest attempt unless
+ *    --all-attempts.  With ids: those records in the order given.
  *  - A bad or unknown id is reported with where it came from, the rest are
  *    still printed, and the exit status says some failed.
  */
@@ -34,6 +35,7 @@ struct filter {
 	char **status, **type, **code; /* NULL-terminated lists, or NULL for any */
 	const char *prompt, *batch, *source;
 	int want_runs, want_prompts;
+	int all_attempts;
 };
 
 struct hit {
@@ -50,12 +52,13 @@ struct hits {
 	const struct filter *f;
 	int bad;
 	int tally; /* --count: only count, keep nothing */
+	int named; /* records named: each is shown, whatever its attempt */
 };
 
 static const char usage_text[] =
     "usage: cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]\n"
     "           [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]\n"
-    "           [--count | --summary] [ID ...]\n";
+    "           [--all-attempts] [--count | --summary] [ID ...]\n";
 
 static _Noreturn void usage(void)
 {
@@ -129,6 +132,17 @@ static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
 	return 1;
 }
 
+/* Has a run a later attempt (its retried_by, if that run exists)? */
+static int superseded(const cJSON *rec)
+{
+	const char *by = jstr(rec, "retried_by");
+	size_t len;
+	char *raw = by && id_kind(by) == ID_RUN ? store_read(by, &len) : NULL;
+	int found = raw != NULL;
+	free(raw);
+	return found;
+}
+
 /* Keep buf if its record passes the filter; takes ownership of buf. */
 static void consider(struct hits *h, const char *id, char *buf, size_t len, int err)
 {
@@ -140,7 +154,7 @@ static void consider(struct hits *h, const char *id, char *buf, size_t len, int 
 		h->bad++;
 		goto drop;
 	}
-	if (!matches(h->f, rec, kind))
+	if (!matches(h->f, rec, kind) || (!h->named && !h->f->all_attempts && superseded(rec)))
 		goto drop;
 	if (h->tally) {
 		h->n++;
@@ -251,6 +265,7 @@ int main(int argc, char **argv)
 		{"limit", required_argument, NULL, 'n'},
 		{"count", no_argument, NULL, 'c'},
 		{"summary", no_argument, NULL, 'S'},
+		{"all-attempts", no_argument, NULL, 'a'},
 		{0, 0, 0, 0},
 	};
 	struct filter f = {.want_runs = 1};
@@ -284,6 +299,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c': count = 1; break;
 		case 'S': summary = 1; break;
+		case 'a': f.all_attempts = 1; break;
 		default: usage();
 		}
 	}
@@ -305,6 +321,7 @@ int main(int argc, char **argv)
 	struct hits h = {.f = &f, .tally = count};
 	if (argc > 0) {
 		f.want_prompts = !f.type || f.want_prompts;
+		h.named = 1;
 		named(&h, argc, argv);
 	} else {
 		if (f.want_runs && store_scan(ID_RUN, scanned, &h) < 0)

@@ -2,6 +2,7 @@
  * cosmos-submit - start the requests read on stdin as runs on a GPU host.
  *
  *	cosmos-spec ... | cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run]
+ *	cosmos-submit --retry [--any] [--max-attempts N] RUN_ID... | -
  *
  * For each request line: make the run record (pending), stage its inputs
  * on the host by content, start the job detached, record what the
@@ -15,6 +16,9 @@
  *    beforehand, is claimed; a new run is claimed as it is made.  A
  *    submit killed after starting a job leaves its run pending with its
  *    host: cosmos-sync adopts it once the claim is free.
+ *  - A new run keeps its request in runs/<id>/request.json; --retry makes
+ *    a new attempt of each failed run named (lib/retry.h) and starts its
+ *    request line like any other.
  *  - A host that cannot be reached, or a bad line, creates no record.  A
  *    run whose start fails after its record exists is marked failed with
  *    the reason; no record is ever removed.
@@ -36,6 +40,7 @@
 #include "job.h"
 #include "record.h"
 #include "remote.h"
+#include "retry.h"
 #include "shell.h"
 #include "store.h"
 #include "util.h"
@@ -45,10 +50,14 @@ struct opts {
 	long delay_ms;
 	int dry_run;
 	int together; /* as one unit where the backend can (a job array) */
+	int retry;    /* the operands are failed runs to make new attempts of */
+	int any;      /* --retry whatever the reason */
+	long max_attempts;
 };
 
 static const char usage_text[] =
-    "usage: cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run] [-] < requests\n";
+    "usage: cosmos-submit [--host NAME] [--delay MS] [--together] [--dry-run] [-] < requests\n"
+    "       cosmos-submit --retry [--any] [--max-attempts N] [--delay MS] RUN_ID... | -\n";
 
 static _Noreturn void usage(void)
 {
@@ -203,6 +212,11 @@ static cJSON *prepare(struct items *it, cJSON *req, const struct opts *o, struct
 		cJSON_Delete(rec);
 		/* Ours while we start it: a sync leaves it alone until then. */
 		f->claim = store_claim(f->id);
+		/* What a retry starts again from (lib/retry.h). */
+		char *line = cJSON_PrintUnformatted(req);
+		if (request_save(f->id, line) < 0)
+			err_(EX_STORE, "runs/%s/request.json", f->id);
+		cJSON_free(line);
 	}
 	/* The local copy of the request's spec, for the curious. */
 	char *dir = store_run_dir(f->id, 1), *spec_path = dir ? xasprintf("%s/spec.json", dir) : NULL;
@@ -440,6 +454,23 @@ static int together(struct items *it, cJSON *first, const struct opts *o, int *w
 	return 0;
 }
 
+/* --retry: the request line of a new attempt of the run an item names
+ * (caller frees), or NULL when it gets none (said on stderr, *rc set). */
+static char *retry_line(struct items *it, const char *item, const struct opts *o, int *rc)
+{
+	char id[ID_LEN + 1], err[256], new_id[ID_LEN + 1];
+	const char *why = item_id(item, ID_RUN, id, NULL);
+	if (why) {
+		item_warn(it, "%s", why);
+		*rc = EX_SOME;
+		return NULL;
+	}
+	char *line = retry_make(id, o->any, (int)o->max_attempts, new_id, err, sizeof err, rc);
+	if (!line)
+		item_warn(it, "%s: %s", id, err);
+	return line;
+}
+
 static void pause_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -454,9 +485,12 @@ int main(int argc, char **argv)
 		{"delay", required_argument, NULL, 'd'},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"together", no_argument, NULL, 't'},
+		{"retry", no_argument, NULL, 'r'},
+		{"any", no_argument, NULL, 'A'},
+		{"max-attempts", required_argument, NULL, 'm'},
 		{0, 0, 0, 0},
 	};
-	struct opts o = {0};
+	struct opts o = {.max_attempts = RETRY_MAX_ATTEMPTS};
 	int c, tried = 0;
 	progname = "cosmos-submit";
 	std_options(argc > 1 ? argv[1] : NULL, usage_text);
@@ -470,20 +504,34 @@ int main(int argc, char **argv)
 			break;
 		case 'n': o.dry_run = 1; break;
 		case 't': o.together = 1; break;
+		case 'r': o.retry = 1; break;
+		case 'A': o.any = 1; break;
+		case 'm':
+			if (parse_long(optarg, &o.max_attempts) < 0 || o.max_attempts < 1 || o.max_attempts > 1000)
+				errx_(EX_USAGE_, "--max-attempts: '%s' is not a number from 1 to 1000", shown(optarg));
+			break;
 		default: usage();
 		}
 	}
-	if (optind < argc && !(argc - optind == 1 && !strcmp(argv[optind], "-")))
+	if (o.retry ? o.together || o.dry_run || o.host
+	            : o.any || o.max_attempts != RETRY_MAX_ATTEMPTS ||
+	                  (optind < argc && !(argc - optind == 1 && !strcmp(argv[optind], "-"))))
 		usage();
 	if (!o.dry_run && store_open(1) < 0)
 		err_(EX_STORE, "%s", store_root());
 
 	struct items it;
-	if (items_init(&it, 0, NULL) < 0)
+	if (o.retry ? items_init(&it, argc - optind, argv + optind) < 0 : items_init(&it, 0, NULL) < 0)
 		errx_(EX_USAGE_, "no operands, and standard input is a terminal");
 	int worst = 0, n = 0;
 	const char *line;
 	while ((line = items_next(&it))) {
+		int rc;
+		char *made = NULL;
+		if (o.retry && !(line = made = retry_line(&it, line, &o, &rc))) {
+			record_worst(&worst, rc);
+			continue;
+		}
 		if (n++ && o.delay_ms) {
 			/* Idle time: finish what is in flight first. */
 			while (qlen)
@@ -492,7 +540,7 @@ int main(int argc, char **argv)
 		}
 		const char *why = "not a JSON object";
 		cJSON *req = parse_line(line, &why);
-		int rc;
+		free(made);
 		if (!cJSON_IsObject(req) || (why = job_check(req))) {
 			item_warn(&it, "%s", why);
 			rc = EX_SOME;

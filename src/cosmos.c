@@ -10,6 +10,9 @@
  *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-batch --packed
  *	cosmos gallery [--out DIR] [filters]   cosmos-manifest | cosmos-gallery
  *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
+ *	cosmos retry [--any] [--max-attempts N] RUN ...
+ *	                                cosmos-submit --retry; a batch:
+ *	                                cosmos-batch --retry-failed
  *
  * Invariants:
  *  - It only composes the small programs (found beside it, else on PATH);
@@ -30,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "record.h"
 #include "store.h"
 #include "shell.h"
@@ -56,6 +60,8 @@ static _Noreturn void usage(int code)
 	    "  show ID                     one run or prompt\n"
 	    "  logs [-f] RUN               print or follow a run's log\n"
 	    "  kill RUN ...                cancel runs\n"
+	    "  retry [--any] [--max-attempts N] RUN ...   new attempts of failed runs\n"
+	    "                              (a batch: of its failed children)\n"
 	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest\n"
 	    "\n"
 	    "Options --host NAME and --delay MS go to cosmos-submit.  See cosmos(1).\n");
@@ -345,6 +351,67 @@ static int simple(const char *program, const char *first, int argc, char **argv,
 	return rc;
 }
 
+/*
+ * cosmos retry: runs to cosmos-submit --retry, each batch to
+ * cosmos-batch --retry-failed, with the same options.
+ */
+static int retry(int argc, char **argv)
+{
+	struct args opts = {0}, runs = {0};
+	struct args *batches = NULL;
+	int nb = 0, rc = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--any"))
+			add(&opts, argv[i]);
+		else if (!strcmp(argv[i], "--max-attempts") && i + 1 < argc) {
+			add(&opts, argv[i]);
+			add(&opts, argv[++i]);
+		} else if (!strncmp(argv[i], "--max-attempts=", 15))
+			add(&opts, argv[i]);
+		else if (argv[i][0] == '-') {
+			warnx_("retry: unknown option '%s'", shown(argv[i]));
+			return EX_USAGE_;
+		} else {
+			cJSON *rec = id_kind(argv[i]) == ID_RUN && store_open(0) == 0 ? store_load(argv[i]) : NULL;
+			if (batch_is_parent(rec)) {
+				batches = xrealloc(batches, (size_t)(nb + 1) * sizeof *batches);
+				batches[nb] = (struct args){0};
+				add(&batches[nb], "cosmos-batch");
+				add(&batches[nb], "--retry-failed");
+				add(&batches[nb++], argv[i]);
+			} else
+				add(&runs, argv[i]);
+			cJSON_Delete(rec);
+		}
+	}
+	if (!runs.n && !nb) {
+		warnx_("retry: no run: give the failed runs (or batches) to retry");
+		free(opts.v);
+		return EX_USAGE_;
+	}
+	if (runs.n) {
+		struct args a = {0};
+		add(&a, "cosmos-submit");
+		add(&a, "--retry");
+		for (int i = 0; i < opts.n; i++)
+			add(&a, opts.v[i]);
+		for (int i = 0; i < runs.n; i++)
+			add(&a, runs.v[i]);
+		rc = pipeline(a.v, NULL, show_line, NULL);
+		free(a.v);
+	}
+	for (int b = 0; b < nb; b++) {
+		for (int i = 0; i < opts.n; i++)
+			add(&batches[b], opts.v[i]);
+		rc = exit_worst(rc, pipeline(batches[b].v, NULL, show_line, NULL));
+		free(batches[b].v);
+	}
+	free(batches);
+	free(runs.v);
+	free(opts.v);
+	return rc;
+}
+
 /* Does an upscale name its source (--from-run, --video, either form)? */
 static int has_source(int argc, char **argv)
 {
@@ -460,6 +527,8 @@ int main(int argc, char **argv)
 		free(spec.v);
 		free(submit.v);
 		return 127;
+	} else if (!strcmp(cmd, "retry")) {
+		rc = retry(argc, argv);
 	} else if (!strcmp(cmd, "kill")) {
 		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
 	} else {

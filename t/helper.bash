@@ -63,3 +63,23 @@ orphan() {
 store_snapshot() {
 	(cd "$COSMOS_DIR" 2>/dev/null && find . -type f ! -name '.*.lock' | sort | xargs -r sha256sum) || true
 }
+
+# The local backend with the stand-in model (t/standin/model), for a
+# file's setup_file: processes, no hosts, the model's orders in
+# STANDIN_STATE.
+standin_local() {
+	export COSMOS_CONFIG=$BATS_FILE_TMPDIR/no-hosts
+	export COSMOS_LOCAL_RUNTIME=process
+	export STANDIN_STATE=$BATS_FILE_TMPDIR/standin
+	mkdir -p "$STANDIN_STATE"
+}
+
+# For its teardown: the model's orders gone, and whatever a test left
+# running on this machine stopped (each run's process group, by its pid).
+standin_teardown() {
+	rm -f "$STANDIN_STATE"/model-*
+	for p in "$COSMOS_DIR"/local/runs/*.pid; do
+		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
+	done
+	true
+}

@@ -170,6 +170,31 @@ key_kept_secret() {
 	assert_equal "$(videoapi_requests 'select(.method == "POST" and (.path | endswith("predictions")))' | wc -l)" 6
 }
 
+@test "retry on an http host: rate_limited gets a new attempt there that completes; quota_exhausted does not; the key stays out" {
+	videoapi_control '{"run_seconds": 0.3, "submit_faults": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
+	run bash -c "cosmos-spec generate 'a fox' | cosmos-submit --host rep"
+	assert_failure 5
+	a=$(cosmos-manifest --reason-code rate_limited | jq -r .id)
+	videoapi_control '{"run_seconds": 0.3}'
+	run --separate-stderr cosmos retry "$a"
+	assert_success
+	b=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -c '[.status, .host, .backend, .retry_of, .attempt]' <<<"$output")" "[\"submitted\",\"rep\",\"http\",\"$a\",2]"
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(record "$b" .status)" '"completed"'
+	assert_equal "$(record "$a" '[.status, .reason_code, .retried_by]')" "[\"failed\",\"rate_limited\",\"$b\"]"
+	# A daily quota is not cured by trying again.
+	videoapi_control '{"submit_faults": [{"status": 429, "daily": true}]}'
+	run bash -c "cosmos-spec generate 'a fox' | cosmos-submit --host gem"
+	assert_failure 5
+	q=$(cosmos-manifest --reason-code quota_exhausted | jq -r .id)
+	run --separate-stderr cosmos retry "$q"
+	assert_failure 1
+	assert_equal "$stderr" "cosmos-submit: argument 1: $q: failed with reason quota_exhausted, which a new attempt does not cure: not retried (--any retries it)"
+	key_kept_secret
+}
+
 @test "a 5xx is retried; a connection that never opened is retried, then the host is unavailable" {
 	videoapi_control '{"run_seconds": 0.3, "submit_faults": [{"status": 503}, {"status": 500}]}'
 	run bash -c "cosmos-spec generate 'a heron' | cosmos-submit --host gem"

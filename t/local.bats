@@ -5,19 +5,11 @@
 load helper
 
 setup_file() {
-	export COSMOS_CONFIG=$BATS_FILE_TMPDIR/no-hosts
-	export COSMOS_LOCAL_RUNTIME=process
-	export STANDIN_STATE=$BATS_FILE_TMPDIR/standin
-	mkdir -p "$STANDIN_STATE"
+	standin_local
 }
 
 teardown() {
-	rm -f "$STANDIN_STATE"/model-*
-	# Stop whatever a test left running.
-	for p in "$COSMOS_DIR"/local/runs/*.pid; do
-		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
-	done
-	true
+	standin_teardown
 }
 
 wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
