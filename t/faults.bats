@@ -1,0 +1,387 @@
+#!/usr/bin/env bats
+# The fault suite (#15): cosmos-submit, cosmos-sync and cosmos-batch
+# SIGKILLed at random points on the local backend and on the SSH test
+# host; a store on a full tmpfs and a read-only one; SSH connections cut
+# in the middle of an upload and of a download; a host that accepts TCP
+# and never answers.
+#
+# After every kill the store must hold: every record one line of JSON
+# named by its id, no record lost, no status moved back (pending <
+# submitted < running < terminal; a terminal one never changes), no job
+# started twice (cosmos-job logs "[COSMOS_START]" once per start in the
+# run's run.log on its host).  Then one cosmos-sync --wait (and
+# cosmos-batch --resume for batches, a run_id request for runs never
+# started) brings every run to a terminal state, completed with its
+# output, no part file visible.
+#
+# FAULT_N is the number of kills per program and backend: 10 here, so
+# that `make check` stays quick; `make faults` runs 100 and prints the
+# figures.  Each kill test prints "tried / landed / survived / failed" in
+# TAP comments and, with FAULT_REPORT set, appends it to that file.
+# "landed" counts the kills that found the program still at work.
+
+load helper
+load sshd
+
+setup_file() {
+	sshd_start
+	export SSH_HOSTS=$COSMOS_CONFIG
+	cp "$BATS_TEST_DIRNAME/standin/copy-model" "$SSHD_DIR/bin/"
+	export FAULT_N=${FAULT_N:-10}
+	export COSMOS_LOCAL_RUNTIME=process
+	BIG=$BATS_FILE_TMPDIR/big/color.mp4
+	mkdir -p "${BIG%/*}"
+	# Noise does not compress: about 6 MB, to be cut in the middle.
+	ffmpeg -loglevel error -f lavfi -i "nullsrc=s=640x360:r=24,geq=random(1)*255:128:128" -t 0.7 \
+		-c:v libx264 -preset ultrafast -qp 0 -pix_fmt yuv420p "$BIG"
+	export BIG
+}
+
+teardown_file() {
+	sshd_stop
+}
+
+teardown() {
+	local p
+	for p in "$COSMOS_DIR"/local/runs/*.pid; do
+		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
+	done
+	[ -n "${RELAY_PID:-}" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null
+	if [ -n "${FAULT_MNT:-}" ] && mountpoint -q "$FAULT_MNT"; then
+		umount "$FAULT_MNT" || umount -l "$FAULT_MNT"
+	fi
+	true
+}
+
+# The backends: this machine, or the test host; both run copy-model.
+use_local() {
+	export COSMOS_CONFIG=$BATS_FILE_TMPDIR/no-hosts
+	export COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/copy-model
+	JOBS=$COSMOS_DIR/local
+}
+use_ssh() {
+	export COSMOS_CONFIG=$SSH_HOSTS
+	export COSMOS_HOST_DOCKER_OPTIONS="-e COSMOS_ENGINE=$SSHD_DIR/bin/copy-model"
+	JOBS=$SSHD_DIR/work
+}
+
+# requests N [VIDEO]: N upscale request lines.
+requests() {
+	local i
+	for i in $(seq "$1"); do cosmos-spec upscale --video "${2:-$CLIPS/full/color.mp4}"; done
+}
+
+# A random delay of 0 to MAX_MS - 1 ms, for sleep.
+fault_delay() {
+	local ms=$(((RANDOM * 32768 + RANDOM) % MAX_MS))
+	printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
+}
+
+# fault_states: "id status" for every record, sorted; fails, saying why,
+# when a record does not parse, is not one line or is not named by its id.
+fault_states() {
+	local files=("$COSMOS_DIR"/runs/rs_*.json)
+	[ -e "${files[0]}" ] || return 0
+	local f
+	for f in "${files[@]}"; do
+		[ "$(wc -l <"$f")" = 1 ] || { echo "${f##*/}: not one line" >&2; return 1; }
+	done
+	jq -r '"\(input_filename) \(.id) \(.status)"' "${files[@]}" >"$BATS_TEST_TMPDIR/states.raw" \
+		2>"$BATS_TEST_TMPDIR/states.err" || {
+		echo "a record does not parse: $(head -n 1 "$BATS_TEST_TMPDIR/states.err")" >&2
+		return 1
+	}
+	awk '{ n = split($1, p, "/"); if (p[n] != $2 ".json") { print p[n] ": holds id " $2 > "/dev/stderr"; bad = 1 }
+	       print $2, $3 } END { exit bad }' "$BATS_TEST_TMPDIR/states.raw" | sort
+	return "${PIPESTATUS[0]}"
+}
+
+# fault_compare PREV CUR: no id of PREV missing from CUR, no status back.
+fault_compare() {
+	awk '
+	function rank(s) {
+		if (s == "pending") return 0
+		if (s == "submitted") return 1
+		if (s == "running") return 2
+		if (s == "completed" || s == "failed" || s == "cancelled") return 3
+		return -1
+	}
+	FILENAME == ARGV[1] { prev[$1] = $2; next }
+	{ cur[$1] = $2; if (rank($2) < 0) { print $1 ": status " $2; bad = 1 } }
+	END {
+		for (id in prev) {
+			if (!(id in cur)) { print id ": lost (was " prev[id] ")"; bad = 1 }
+			else if (rank(cur[id]) < rank(prev[id]) || (rank(prev[id]) == 3 && cur[id] != prev[id])) {
+				print id ": " prev[id] " -> " cur[id]; bad = 1 }
+		}
+		exit bad
+	}' "$1" "$2" >&2
+}
+
+# fault_twice: the runs whose run.log on their host shows two starts.
+fault_twice() {
+	local log
+	for log in "$JOBS"/outputs/run_rs_*/run.log; do
+		[ -e "$log" ] || continue
+		[ "$(grep -c '^\[COSMOS_START\]' "$log")" -le 1 ] || echo "${log%/run.log}: started twice"
+	done
+}
+
+# fault_check: the invariants against the state after the last kill;
+# prints what is wrong, fails if anything is.  The state moves on anyway.
+fault_check() {
+	local prev=$BATS_TEST_TMPDIR/prev cur=$BATS_TEST_TMPDIR/cur twice
+	touch "$prev"
+	fault_states >"$cur" || return 1
+	twice=$(fault_twice)
+	[ -z "$twice" ] || { echo "$twice" >&2; mv "$cur" "$prev"; return 1; }
+	fault_compare "$prev" "$cur" || { mv "$cur" "$prev"; return 1; }
+	mv "$cur" "$prev"
+}
+
+# fault_kills NAME GROUP CMD...: N times, start CMD (its stdin FAULT_IN,
+# else /dev/null; its stdout /dev/null), SIGKILL it after a random delay
+# (with GROUP "children", its children too, by PID, as a machine that
+# loses power kills them: cosmos-batch's cosmos-submit), then
+# check the invariants.  FAULT_BEFORE, if set, is run before each start.
+# The delays are drawn from 0 to the time CMD took once, unkilled, first
+# (WHOLE_MS, at least 20; FAULT_MAX_MS if set), so that kills fall all
+# along its work.  Sets TRIED LANDED SURVIVED FAILED; the failures are
+# in $BATS_TEST_TMPDIR/violations.
+fault_kills() {
+	local name=$1 group=$2 k pid t0 kids
+	shift 2
+	TRIED=0 LANDED=0 SURVIVED=0 FAILED=0
+	: >"$BATS_TEST_TMPDIR/violations"
+	[ -z "${FAULT_BEFORE:-}" ] || $FAULT_BEFORE
+	t0=$(date +%s%N)
+	"$@" <"${FAULT_IN:-/dev/null}" >/dev/null 2>>"$BATS_TEST_TMPDIR/$name.stderr" || true
+	WHOLE_MS=$((($(date +%s%N) - t0) / 1000000))
+	MAX_MS=${FAULT_MAX_MS:-$WHOLE_MS}
+	[ "$MAX_MS" -ge 20 ] || MAX_MS=20
+	fault_check 2>"$BATS_TEST_TMPDIR/violations" || return 1
+	exec 4>&2 2>/dev/null # not bash's "Killed" notices
+	for k in $(seq "$FAULT_N"); do
+		[ -z "${FAULT_BEFORE:-}" ] || $FAULT_BEFORE
+		"$@" <"${FAULT_IN:-/dev/null}" >/dev/null 2>>"$BATS_TEST_TMPDIR/$name.stderr" &
+		pid=$!
+		sleep "$(fault_delay)"
+		TRIED=$((TRIED + 1))
+		if kill -0 "$pid" 2>/dev/null; then
+			LANDED=$((LANDED + 1))
+			kids=
+			[ "$group" != children ] || kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
+			# shellcheck disable=SC2086 # kids are PIDs
+			kill -KILL "$pid" $kids 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null || true
+		if fault_check 2>>"$BATS_TEST_TMPDIR/violations.$k"; then
+			SURVIVED=$((SURVIVED + 1))
+		else
+			FAILED=$((FAILED + 1))
+			sed "s/^/kill $k: /" "$BATS_TEST_TMPDIR/violations.$k" >>"$BATS_TEST_TMPDIR/violations"
+		fi
+		rm -f "$BATS_TEST_TMPDIR/violations.$k"
+	done
+	exec 2>&4 4>&-
+}
+
+# fault_figures NAME EXTRA: the figures, in TAP and in FAULT_REPORT.
+fault_figures() {
+	local line="$1: $TRIED kills tried, $LANDED landed mid-work, $SURVIVED survived, $FAILED failed (an unkilled run took $WHOLE_MS ms)${2:+; $2}"
+	echo "# $line" >&3
+	[ -z "${FAULT_REPORT:-}" ] || echo "$line" >>"$FAULT_REPORT"
+}
+
+# fault_home: every run is completed, with its output, started once; no
+# part file is visible anywhere in the store; the figures say how many.
+fault_home() {
+	local f id out
+	run jq -r 'select(.status != "completed") | "\(.id) \(.status): \(.reason // "")"' "$COSMOS_DIR"/runs/rs_*.json
+	assert_output ""
+	for f in "$COSMOS_DIR"/runs/rs_*.json; do
+		id=$(basename "$f" .json)
+		[ "$(jq -r .model_type "$f")" = batch ] && continue
+		out=$(jq -r .outputs.video "$f")
+		[ -s "$out" ] || fail "$id: completed without its output ($out)"
+		cmp -s "$out" "$CLIPS/full/color.mp4" || fail "$id: its output is not the copy of its input"
+		assert_equal "$id $(grep -c '^\[COSMOS_START\]' "$JOBS/outputs/run_$id/run.log")" "$id 1"
+	done
+	run find "$COSMOS_DIR/runs" -name '*.part*'
+	assert_output ""
+}
+
+# sync_wait [MAX]: one cosmos-sync --wait; fails, saying why, when its
+# status is above MAX (0).
+sync_wait() {
+	local rc=0
+	cosmos-sync --wait --interval 1 --timeout 120 >"$BATS_TEST_TMPDIR/sync.out" 2>"$BATS_TEST_TMPDIR/sync.err" || rc=$?
+	[ "$rc" -le "${1:-0}" ] || fail "sync --wait: status $rc: $(cat "$BATS_TEST_TMPDIR/sync.err")
+$(jq -r 'select(.status != "completed") | "\(.id) \(.model_type) \(.status): \(.reason // "")"' "$COSMOS_DIR"/runs/rs_*.json)"
+}
+
+# resubmit_pending: a run_id request for each run left pending that never
+# started (no job file on its host), so that one submit starts them all.
+resubmit_pending() {
+	local id req
+	req=$(requests 1)
+	for id in $(cosmos-manifest --status pending | jq -r 'select(.model_type != "batch") | .id'); do
+		[ ! -e "$JOBS/runs/$id.sh" ] || fail "$id: pending, yet its job file is on the host"
+		jq -c --arg id "$id" '. + {run_id: $id}' <<<"$req"
+	done
+}
+
+kill_submit() {
+	requests 4 >"$BATS_TEST_TMPDIR/reqs"
+	FAULT_IN=$BATS_TEST_TMPDIR/reqs fault_kills submit single cosmos-submit
+	# One sync brings home every run whose job was started (adopting those
+	# a killed submit left pending); the others never started.
+	sync_wait 1
+	local left
+	left=$(cosmos-manifest --status pending --count)
+	resubmit_pending >"$BATS_TEST_TMPDIR/again"
+	run cosmos-submit <"$BATS_TEST_TMPDIR/again"
+	assert_success
+	sync_wait
+	fault_check 2>"$BATS_TEST_TMPDIR/final" || fail "after the final sync: $(cat "$BATS_TEST_TMPDIR/final")"
+	fault_figures "$1" "$(cosmos-manifest --count) runs, $left never started and submitted again, all completed"
+	[ "$FAILED" = 0 ] || fail "$(head -n 20 "$BATS_TEST_TMPDIR/violations")"
+	fault_home
+}
+
+@test "cosmos-submit SIGKILLed at random points (local): every record whole, none lost or back, none started twice; one sync brings all home" {
+	use_local
+	kill_submit "submit/local"
+}
+
+@test "cosmos-submit SIGKILLed at random points (SSH host): the same" {
+	use_ssh
+	kill_submit "submit/ssh"
+}
+
+# Two new runs before each sync, so that kills find syncs judging and
+# downloading.
+two_runs() { requests 2 | cosmos-submit >/dev/null; sleep 0.2; }
+
+kill_sync() {
+	FAULT_BEFORE=two_runs fault_kills sync single cosmos-sync
+	sync_wait
+	fault_check 2>"$BATS_TEST_TMPDIR/final" || fail "after the final sync: $(cat "$BATS_TEST_TMPDIR/final")"
+	fault_figures "$1" "$(cosmos-manifest --count) runs, all completed"
+	[ "$FAILED" = 0 ] || fail "$(head -n 20 "$BATS_TEST_TMPDIR/violations")"
+	fault_home
+}
+
+@test "cosmos-sync SIGKILLed at random points (local): invariants hold; the next sync completes every run with its output" {
+	use_local
+	kill_sync "sync/local"
+}
+
+@test "cosmos-sync SIGKILLed at random points (SSH host): the same" {
+	use_ssh
+	kill_sync "sync/ssh"
+}
+
+kill_batch() {
+	requests 3 >"$BATS_TEST_TMPDIR/reqs"
+	FAULT_IN=$BATS_TEST_TMPDIR/reqs fault_kills batch children cosmos-batch --delay 0
+	# Each batch made is resumed; then one sync brings all home.
+	local b orphans
+	for b in $(cosmos-manifest --type batch | jq -r .id); do
+		run cosmos-batch --resume "$b" --delay 0
+		assert_success
+	done
+	orphans=$(jq -r 'select(.execution_config.batch_run_id) | .execution_config.batch_run_id' "$COSMOS_DIR"/runs/rs_*.json |
+		sort -u | while read -r b; do [ -e "$COSMOS_DIR/runs/$b.json" ] || echo "$b"; done)
+	sync_wait
+	fault_check 2>"$BATS_TEST_TMPDIR/final" || fail "after the final sync: $(cat "$BATS_TEST_TMPDIR/final")"
+	fault_figures "$1" "$(cosmos-manifest --type batch --count) batches, $(cosmos-manifest --count) runs, all completed"
+	[ "$FAILED" = 0 ] || fail "$(head -n 20 "$BATS_TEST_TMPDIR/violations")"
+	[ -z "$orphans" ] || fail "children of batches never recorded: $orphans"
+	fault_home
+}
+
+@test "cosmos-batch (and its cosmos-submit) SIGKILLed at random points (local): --resume and one sync complete every child, none started twice" {
+	use_local
+	kill_batch "batch/local"
+}
+
+@test "cosmos-batch (and its cosmos-submit) SIGKILLed at random points (SSH host): the same" {
+	use_ssh
+	kill_batch "batch/ssh"
+}
+
+# store_on_tmpfs: COSMOS_DIR on a tmpfs of 2 MB of its own (unmounted in
+# teardown); the local backend's jobs elsewhere, so only the store is small.
+store_on_tmpfs() {
+	[ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
+	FAULT_MNT=$COSMOS_DIR
+	mkdir -p "$FAULT_MNT"
+	mount -t tmpfs -o size=2m tmpfs "$FAULT_MNT" || skip "mount -t tmpfs is not permitted here"
+	export COSMOS_LOCAL_WORKDIR=$BATS_TEST_TMPDIR/work
+}
+
+# jobs_ended ID...: wait until each job wrote its exit code on its host.
+jobs_ended() {
+	local id n
+	for id; do
+		for n in $(seq 100); do
+			[ -e "$COSMOS_LOCAL_WORKDIR/outputs/run_$id/.exit" ] && break
+			sleep 0.1
+		done
+	done
+}
+
+@test "a store on a full tmpfs: submit stops with one line and status 3, sync with status 5 naming the store's file; nothing torn; with room the next sync completes" {
+	use_local
+	store_on_tmpfs
+	requests 2 >"$BATS_TEST_TMPDIR/reqs"
+	ids=$(cosmos-submit <"$BATS_TEST_TMPDIR/reqs" | jq -r .id)
+	jobs_ended $ids
+	fault_check || fail "before"
+	dd if=/dev/zero of="$FAULT_MNT/fill" bs=4k 2>/dev/null || true
+	before=$(store_snapshot)
+	run cosmos-submit <"$BATS_TEST_TMPDIR/reqs"
+	assert_failure 3
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp '^cosmos-submit: cannot store run rs_[0-9a-f]{32}: No space left on device$'
+	# The download fails into the full store: named there, the run left
+	# as it was for the next sync (cosmos-sync(1): 5).
+	run cosmos-sync
+	assert_failure 5
+	assert_output --partial "$COSMOS_DIR/runs/"
+	assert_output --partial ": No space left on device"
+	refute_output --partial "$COSMOS_LOCAL_WORKDIR"
+	fault_check || fail "a record was torn, lost or moved back"
+	assert_equal "$(store_snapshot)" "$before"
+	run find "$COSMOS_DIR/runs" -name '*.part*'
+	assert_output ""
+	rm "$FAULT_MNT/fill"
+	JOBS=$COSMOS_LOCAL_WORKDIR
+	sync_wait
+	fault_home
+}
+
+@test "a read-only store: submit stops with one line and status 3, sync with status 5 naming the store; every record as it was" {
+	use_local
+	store_on_tmpfs
+	requests 2 >"$BATS_TEST_TMPDIR/reqs"
+	ids=$(cosmos-submit <"$BATS_TEST_TMPDIR/reqs" | jq -r .id)
+	jobs_ended $ids
+	mount -o remount,ro "$FAULT_MNT"
+	before=$(store_snapshot)
+	run cosmos-submit <"$BATS_TEST_TMPDIR/reqs"
+	assert_failure 3
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-submit: .*Read-only file system$"
+	run cosmos-sync
+	assert_failure 5
+	assert_output --partial "$COSMOS_DIR/runs/"
+	assert_output --partial ": Read-only file system"
+	refute_output --partial "$COSMOS_LOCAL_WORKDIR"
+	assert_equal "$(store_snapshot)" "$before"
+	mount -o remount,rw "$FAULT_MNT"
+	JOBS=$COSMOS_LOCAL_WORKDIR
+	sync_wait
+	fault_home
+}
