@@ -13,6 +13,10 @@
  * Invariants:
  *  - The parent and every child exist (pending) before the first child is
  *    submitted; each child keeps its request in runs/<child>/request.json.
+ *  - Made in this order: every request.json (each written whole, then
+ *    renamed), the parent, the children.  Killed before the parent, it
+ *    leaves no record; after, --resume makes the children still missing
+ *    from their request.json, so no child is left pending out of reach.
  *  - A child is submitted at most once: cosmos-submit only claims pending
  *    runs and refuses a run whose job is already on the host, so --resume
  *    sends exactly the children that never reached it (packed: the whole
@@ -101,14 +105,32 @@ static char *run_file(const char *id, const char *name, int create)
 	return p;
 }
 
-/* Keep a request line in runs/<id>/request.json. */
+/* Keep a request line in runs/<id>/request.json, whole or not at all. */
 static void save_request(const char *id, const char *text)
 {
-	char *path = run_file(id, "request.json", 1);
-	FILE *f = fopen(path, "we");
-	if (!f || fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0)
+	char *path = run_file(id, "request.json", 1), *tmp = part_name(path);
+	FILE *f = fopen(tmp, "we");
+	if (!f || fputs(text, f) == EOF || fputc('\n', f) == EOF || fclose(f) != 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
 		err_(EX_STORE, "%s", path);
+	}
+	free(tmp);
 	free(path);
+}
+
+/* A child's record (pending) as its request, which holds its run_id and
+ * execution_config, describes it. */
+static cJSON *child_record(const cJSON *req)
+{
+	cJSON *child = run_new(jstr(req, "model_type"));
+	const cJSON *ec = jget(req, "execution_config");
+	jset_str(child, "id", jstr(req, "run_id"));
+	if (jstr(req, "prompt_id"))
+		jset_str(child, "prompt_id", jstr(req, "prompt_id"));
+	jset(child, "execution_config", ec ? cJSON_Duplicate(ec, 1) : cJSON_CreateObject());
+	return child;
 }
 
 /* --- making the batch ---------------------------------------------------- */
@@ -173,29 +195,25 @@ static void make_batch(struct batch *b)
 	b->v = xmalloc((size_t)n * sizeof *b->v);
 	b->n = b->size = n;
 	cJSON *ids = cJSON_CreateArray();
+	cJSON **kids = xmalloc((size_t)n * sizeof *kids);
 	for (int i = 0; i < n; i++) {
-		cJSON *req = reqs[i], *child = run_new(jstr(req, "model_type"));
+		cJSON *req = reqs[i];
 		struct feed_item *c = &b->v[i];
 		memset(c, 0, sizeof *c);
-		memcpy(c->id, jstr(child, "id"), sizeof c->id);
+		id_new(ID_RUN, c->id);
 		c->index = i;
-		if (jstr(req, "prompt_id"))
-			jset_str(child, "prompt_id", jstr(req, "prompt_id"));
 		cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
 		cJSON *cec = ec ? cJSON_Duplicate(ec, 1) : cJSON_CreateObject();
 		jset_str(cec, "batch_run_id", b->id);
 		jset_num(cec, "batch_index", i);
 		if (packed)
 			jset_str(cec, "batch_container", name);
-		jset(child, "execution_config", cec);
-		jset(req, "execution_config", cJSON_Duplicate(cec, 1));
+		jset(req, "execution_config", cec);
 		jset_str(req, "run_id", c->id);
-		if (store_create(child) < 0)
-			err_(EX_STORE, "cannot store run %s", c->id);
+		kids[i] = child_record(req);
 		c->request = cJSON_PrintUnformatted(req);
 		save_request(c->id, c->request);
 		cJSON_AddItemToArray(ids, cJSON_CreateString(c->id));
-		cJSON_Delete(child);
 		cJSON_Delete(req);
 	}
 	free(reqs);
@@ -208,15 +226,21 @@ static void make_batch(struct batch *b)
 	if (!packed)
 		jset_num(ec, "delay_ms", (double)b->delay_ms);
 	jset(ec, "child_run_ids", ids);
-	if (store_create(parent) < 0)
-		err_(EX_STORE, "cannot store run %s", b->id);
-	cJSON_Delete(parent);
 	if (packed) {
 		jset_str(packed, "run_id", b->id);
 		b->packed_req = cJSON_PrintUnformatted(packed);
 		save_request(b->id, b->packed_req);
 		cJSON_Delete(packed);
 	}
+	if (store_create(parent) < 0)
+		err_(EX_STORE, "cannot store run %s", b->id);
+	cJSON_Delete(parent);
+	for (int i = 0; i < n; i++) {
+		if (store_create(kids[i]) < 0)
+			err_(EX_STORE, "cannot store run %s", b->v[i].id);
+		cJSON_Delete(kids[i]);
+	}
+	free(kids);
 }
 
 /* The request kept in runs/<id>/request.json, or NULL. */
@@ -236,6 +260,26 @@ static char *saved_request(const char *id)
 		fclose(f);
 	free(p);
 	return l;
+}
+
+/*
+ * A child the batch names but a cosmos-batch killed while making it never
+ * recorded: made now, pending, from its request.json; NULL without one.
+ */
+static cJSON *make_missing(const char *id)
+{
+	char *line = saved_request(id);
+	cJSON *req = line ? cJSON_Parse(line) : NULL, *child = NULL;
+	free(line);
+	if (req && !strcmp(jstr(req, "run_id") ? jstr(req, "run_id") : "", id)) {
+		child = child_record(req);
+		if (store_create(child) < 0 && errno != EEXIST) /* EEXIST: another resume made it */
+			err_(EX_STORE, "cannot store run %s", id);
+		cJSON_Delete(child);
+		child = store_load(id);
+	}
+	cJSON_Delete(req);
+	return child;
 }
 
 /*
@@ -268,6 +312,8 @@ static void load_batch(struct batch *b, const char *id)
 	cJSON_ArrayForEach(c, ids) {
 		const char *cid = cJSON_GetStringValue(c);
 		cJSON *rec = id_kind(cid) == ID_RUN ? store_load(cid) : NULL;
+		if (!rec && errno == ENOENT && id_kind(cid) == ID_RUN)
+			rec = make_missing(cid);
 		char *req = NULL;
 		int pending = rec && !strcmp(jstr(rec, "status") ? jstr(rec, "status") : "", "pending");
 		if (rec && (b->packed_req || (pending && (started || !b->packed)))) {

@@ -170,9 +170,9 @@ fault_kills() {
 		if kill -0 "$pid" 2>/dev/null; then
 			LANDED=$((LANDED + 1))
 			kids=
-			[ "$group" != children ] || kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
+			[ "$group" != children ] || kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
 			# shellcheck disable=SC2086 # kids are PIDs
-			kill -KILL "$pid" $kids 2>/dev/null
+			kill -KILL "$pid" $kids 2>/dev/null || true
 		fi
 		wait "$pid" 2>/dev/null || true
 		if fault_check 2>>"$BATS_TEST_TMPDIR/violations.$k"; then
@@ -382,6 +382,137 @@ jobs_ended() {
 	assert_equal "$(store_snapshot)" "$before"
 	mount -o remount,rw "$FAULT_MNT"
 	JOBS=$COSMOS_LOCAL_WORKDIR
+	sync_wait
+	fault_home
+}
+
+# relay_start MODE: t/faultrelay.py in front of the test host (MODE
+# up:BYTES, down:BYTES or mute); RELAY_PORT is its port.  Stopped by PID in
+# teardown.
+relay_start() {
+	python3 "$BATS_TEST_DIRNAME/faultrelay.py" "$BATS_TEST_TMPDIR/relay.port" "$SSHD_PORT" "$1" \
+		>"$BATS_TEST_TMPDIR/relay.log" 2>&1 &
+	RELAY_PID=$!
+	local n
+	for n in $(seq 100); do
+		[ -s "$BATS_TEST_TMPDIR/relay.port" ] && break
+		sleep 0.05
+	done
+	RELAY_PORT=$(cat "$BATS_TEST_TMPDIR/relay.port")
+	{ cat "$SSHD_DIR/known_hosts"
+	  echo "[127.0.0.1]:$RELAY_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_key.pub")"; } >"$BATS_TEST_TMPDIR/known_hosts"
+}
+
+# via_relay CMD...: CMD with the test host reached through the relay.
+via_relay() {
+	COSMOS_HOST_PORT=$RELAY_PORT COSMOS_HOST_KNOWN_HOSTS=$BATS_TEST_TMPDIR/known_hosts "$@"
+}
+
+# cas_whole: every input on the host, a file named HASH.EXT, is whole:
+# HASH is its content's (a part file, HASH.EXT.partPID, is not an input).
+cas_whole() {
+	local f
+	for f in "$SSHD_DIR"/work/cas/*; do
+		case ${f##*/} in *.part*) continue ;; esac
+		[ -f "$f" ] || continue
+		[ "$(sha256sum <"$f" | cut -c1-64)" = "$(basename "$f" | cut -d. -f1)" ] || echo "${f##*/} is not whole"
+	done
+}
+
+@test "the connection cut in the middle of an upload: no partial input on the host, the run failed with the reason; the next submit uploads it whole and completes" {
+	use_ssh
+	relay_start up:2000000
+	cosmos-spec upscale --video "$BIG" >"$BATS_TEST_TMPDIR/req"
+	sha=$(sha256sum <"$BIG" | cut -c1-64)
+	run --separate-stderr via_relay cosmos-submit <"$BATS_TEST_TMPDIR/req"
+	grep -qx 'cut 2000000' "$BATS_TEST_TMPDIR/relay.log" || fail "the relay never cut: $stderr"
+	# An input not uploaded (cosmos-submit(1): 1): one line, the run failed.
+	assert_failure 1
+	assert_equal "$(wc -l <<<"$stderr")" 1
+	[[ $stderr =~ ^cosmos-submit:\ stdin:1:\ rs_[0-9a-f]{32}:\ .*/cas/$sha\.mp4:\ write\ failed ]] || fail "$stderr"
+	id=$(jq -r .id "$COSMOS_DIR"/runs/rs_*.json)
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" failed
+	assert_file_not_exists "$SSHD_DIR/work/cas/$sha.mp4"
+	assert_equal "$(cas_whole)" ""
+	left=$(find "$SSHD_DIR/work/cas" -name "$sha.mp4.part*" | wc -l)
+	# The link is back: the next submit uploads it whole, and it completes.
+	run cosmos-submit <"$BATS_TEST_TMPDIR/req"
+	assert_success
+	assert_equal "$(jq -r .job.uploaded_bytes <<<"$output")" "$(stat -c %s "$BIG")"
+	again=$(jq -r .id <<<"$output")
+	assert_equal "$(cas_whole)" ""
+	sync_wait
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$again.json")" completed
+	cmp "$COSMOS_DIR/runs/$again/output.mp4" "$BIG"
+	echo "# upload cut at 2000000 of $(stat -c %s "$BIG") bytes: $left part file(s) of it left in the host's cas/" >&3
+}
+
+@test "the connection cut in the middle of a download: no output visible, the run as it was (status 5); the next sync completes it" {
+	use_ssh
+	id=$(cosmos-spec upscale --video "$BIG" | cosmos-submit | jq -r .id)
+	for n in $(seq 100); do
+		[ -e "$SSHD_DIR/work/outputs/run_$id/.exit" ] && break
+		sleep 0.1
+	done
+	relay_start down:3000000
+	run via_relay cosmos-sync
+	grep -qx 'cut 3000000' "$BATS_TEST_TMPDIR/relay.log" || fail "the relay never cut: $output"
+	assert_failure 5
+	assert_output --regexp "^cosmos-sync: $id: .*/output\.mp4: read failed"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" submitted
+	assert_file_not_exists "$COSMOS_DIR/runs/$id/output.mp4"
+	run find "$COSMOS_DIR/runs" -name '*part*'
+	assert_output ""
+	sync_wait
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	cmp "$COSMOS_DIR/runs/$id/output.mp4" "$BIG"
+	assert_equal "$(grep -c '^\[COSMOS_START\]' "$SSHD_DIR/work/outputs/run_$id/run.log")" 1
+}
+
+# bounded SECONDS CMD...: run CMD; fail unless it ended within SECONDS.
+bounded() {
+	local limit=$1 t0 ms
+	shift
+	t0=$(date +%s%N)
+	run "$@"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# $(basename "$2") against a host that never answers: status $status after $ms ms (bound ${limit}000 ms)" >&3
+	[ "$ms" -lt "${limit}000" ] || fail "$* took $ms ms"
+}
+
+@test "a host that accepts TCP and never answers: submit, sync and sync --wait end within io_timeout, status 4, one line" {
+	use_ssh
+	relay_start mute
+	cosmos-spec upscale --video "$CLIPS/full/color.mp4" >"$BATS_TEST_TMPDIR/req"
+	id=$(cosmos-submit <"$BATS_TEST_TMPDIR/req" | jq -r .id)
+	before=$(store_snapshot)
+	export COSMOS_HOST_IO_TIMEOUT=3
+	# 3 s of io_timeout, and 3 s for the rest (under ASan too).
+	bounded 6 via_relay cosmos-submit <"$BATS_TEST_TMPDIR/req"
+	assert_failure 4
+	assert_output "cosmos-submit: stdin:1: $SSH_USER@127.0.0.1:$RELAY_PORT: SSH handshake failed: Timed out waiting on socket"
+	bounded 6 via_relay cosmos-sync
+	assert_failure 4
+	assert_output "cosmos-sync: $SSH_USER@127.0.0.1:$RELAY_PORT: SSH handshake failed: Timed out waiting on socket"
+	bounded 6 via_relay cosmos-sync --wait --interval 1
+	assert_failure 4
+	assert_equal "$(store_snapshot)" "$before"
+}
+
+@test "cosmos-batch killed after its parent, before a child's record: --resume makes that child from its request.json and starts it" {
+	use_local
+	requests 3 >"$BATS_TEST_TMPDIR/reqs"
+	# A host no hosts file names: every child is left pending.
+	run cosmos-batch --delay 0 --host nowhere <"$BATS_TEST_TMPDIR/reqs"
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	c=$(jq -r '.execution_config.child_run_ids[1]' "$COSMOS_DIR/runs/$b.json")
+	assert_file_exists "$COSMOS_DIR/runs/$c/request.json"
+	rm "$COSMOS_DIR/runs/$c.json" # what the kill left
+	run cosmos-batch --resume "$b" --delay 0 --host local
+	assert_success
+	assert_equal "$(jq -c '[(.child_run_ids | length), .total]' <<<"${lines[0]}")" "[3,3]"
+	assert_equal "$(jq -r '[.status, .execution_config.batch_run_id, .execution_config.batch_index] | join(" ")' "$COSMOS_DIR/runs/$c.json")" \
+		"submitted $b 1"
 	sync_wait
 	fault_home
 }
