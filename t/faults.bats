@@ -34,7 +34,13 @@ setup_file() {
 	# Noise does not compress: about 6 MB, to be cut in the middle.
 	ffmpeg -loglevel error -f lavfi -i "nullsrc=s=640x360:r=24,geq=random(1)*255:128:128" -t 0.7 \
 		-c:v libx264 -preset ultrafast -qp 0 -pix_fmt yuv420p "$BIG"
-	export BIG
+	# About 1 MB: the output the sync kills fall on, long enough to download
+	# that some land in the middle.
+	MID=$BATS_FILE_TMPDIR/mid/color.mp4
+	mkdir -p "${MID%/*}"
+	ffmpeg -loglevel error -f lavfi -i "nullsrc=s=640x360:r=24,geq=random(1)*255:128:128" -t 0.12 \
+		-c:v libx264 -preset ultrafast -qp 0 -pix_fmt yuv420p "$MID"
+	export BIG MID
 }
 
 teardown_file() {
@@ -82,10 +88,9 @@ fault_delay() {
 fault_states() {
 	local files=("$COSMOS_DIR"/runs/rs_*.json)
 	[ -e "${files[0]}" ] || return 0
-	local f
-	for f in "${files[@]}"; do
-		[ "$(wc -l <"$f")" = 1 ] || { echo "${f##*/}: not one line" >&2; return 1; }
-	done
+	local many
+	many=$(awk 'FNR == 2 { print FILENAME; nextfile }' "${files[@]}")
+	[ -z "$many" ] || { echo "not one line: $many" >&2; return 1; }
 	jq -r '"\(input_filename) \(.id) \(.status)"' "${files[@]}" >"$BATS_TEST_TMPDIR/states.raw" \
 		2>"$BATS_TEST_TMPDIR/states.err" || {
 		echo "a record does not parse: $(head -n 1 "$BATS_TEST_TMPDIR/states.err")" >&2
@@ -193,8 +198,9 @@ fault_figures() {
 	[ -z "${FAULT_REPORT:-}" ] || echo "$line" >>"$FAULT_REPORT"
 }
 
-# fault_home: every run is completed, with its output, started once; no
-# part file is visible anywhere in the store; the figures say how many.
+# fault_home [INPUT]: every run is completed, with its output (a copy of
+# INPUT, by default the small clip), started once; no part file is left
+# anywhere in the store.
 fault_home() {
 	local f id out
 	run jq -r 'select(.status != "completed") | "\(.id) \(.status): \(.reason // "")"' "$COSMOS_DIR"/runs/rs_*.json
@@ -204,7 +210,7 @@ fault_home() {
 		[ "$(jq -r .model_type "$f")" = batch ] && continue
 		out=$(jq -r .outputs.video "$f")
 		[ -s "$out" ] || fail "$id: completed without its output ($out)"
-		cmp -s "$out" "$CLIPS/full/color.mp4" || fail "$id: its output is not the copy of its input"
+		cmp -s "$out" "${1:-$CLIPS/full/color.mp4}" || fail "$id: its output is not the copy of its input"
 		assert_equal "$id $(grep -c '^\[COSMOS_START\]' "$JOBS/outputs/run_$id/run.log")" "$id 1"
 	done
 	run find "$COSMOS_DIR/runs" -name '*.part*'
@@ -260,25 +266,36 @@ kill_submit() {
 }
 
 # Two new runs before each sync, so that kills find syncs judging and
-# downloading.
-two_runs() { requests 2 | cosmos-submit >/dev/null; sleep 0.2; }
+# downloading their outputs, copies of SYNC_INPUT.
+two_runs() {
+	if [ -n "$(find "$COSMOS_DIR/runs" -name '.*.part*' 2>/dev/null)" ]; then
+		echo $(($(cat "$BATS_TEST_TMPDIR/parts") + 1)) >"$BATS_TEST_TMPDIR/parts"
+	fi
+	requests 2 "$SYNC_INPUT" | cosmos-submit >/dev/null
+	sleep 0.2
+}
 
 kill_sync() {
+	local parts
+	echo 0 >"$BATS_TEST_TMPDIR/parts"
 	FAULT_BEFORE=two_runs fault_kills sync single cosmos-sync
 	sync_wait
 	fault_check 2>"$BATS_TEST_TMPDIR/final" || fail "after the final sync: $(cat "$BATS_TEST_TMPDIR/final")"
-	fault_figures "$1" "$(cosmos-manifest --count) runs, all completed"
+	parts=$(cat "$BATS_TEST_TMPDIR/parts")
+	fault_figures "$1" "$(cosmos-manifest --count) runs, all completed; $parts kills left a part file for the next sync to clear"
 	[ "$FAILED" = 0 ] || fail "$(head -n 20 "$BATS_TEST_TMPDIR/violations")"
-	fault_home
+	fault_home "$SYNC_INPUT"
 }
 
 @test "cosmos-sync SIGKILLed at random points (local): invariants hold; the next sync completes every run with its output" {
 	use_local
+	SYNC_INPUT=$MID
 	kill_sync "sync/local"
 }
 
 @test "cosmos-sync SIGKILLed at random points (SSH host): the same" {
 	use_ssh
+	SYNC_INPUT=$MID
 	kill_sync "sync/ssh"
 }
 
@@ -405,7 +422,7 @@ relay_start() {
 
 # via_relay CMD...: CMD with the test host reached through the relay.
 via_relay() {
-	COSMOS_HOST_PORT=$RELAY_PORT COSMOS_HOST_KNOWN_HOSTS=$BATS_TEST_TMPDIR/known_hosts "$@"
+	env COSMOS_HOST_PORT="$RELAY_PORT" COSMOS_HOST_KNOWN_HOSTS="$BATS_TEST_TMPDIR/known_hosts" "$@"
 }
 
 # cas_whole: every input on the host, a file named HASH.EXT, is whole:
@@ -469,14 +486,16 @@ cas_whole() {
 	assert_equal "$(grep -c '^\[COSMOS_START\]' "$SSHD_DIR/work/outputs/run_$id/run.log")" 1
 }
 
-# bounded SECONDS CMD...: run CMD; fail unless it ended within SECONDS.
+# bounded SECONDS CMD...: run CMD through the relay; fail unless it ended
+# within SECONDS (stopped at twice that: a hang fails, and does not hang).
 bounded() {
 	local limit=$1 t0 ms
 	shift
 	t0=$(date +%s%N)
-	run "$@"
+	run timeout -s KILL $((limit * 2)) env COSMOS_HOST_PORT="$RELAY_PORT" \
+		COSMOS_HOST_KNOWN_HOSTS="$BATS_TEST_TMPDIR/known_hosts" "$@"
 	ms=$((($(date +%s%N) - t0) / 1000000))
-	echo "# $(basename "$2") against a host that never answers: status $status after $ms ms (bound ${limit}000 ms)" >&3
+	echo "# $1 against a host that never answers: status $status after $ms ms (bound ${limit}000 ms)" >&3
 	[ "$ms" -lt "${limit}000" ] || fail "$* took $ms ms"
 }
 
@@ -488,13 +507,13 @@ bounded() {
 	before=$(store_snapshot)
 	export COSMOS_HOST_IO_TIMEOUT=3
 	# 3 s of io_timeout, and 3 s for the rest (under ASan too).
-	bounded 6 via_relay cosmos-submit <"$BATS_TEST_TMPDIR/req"
+	bounded 6 cosmos-submit <"$BATS_TEST_TMPDIR/req"
 	assert_failure 4
 	assert_output "cosmos-submit: stdin:1: $SSH_USER@127.0.0.1:$RELAY_PORT: SSH handshake failed: Timed out waiting on socket"
-	bounded 6 via_relay cosmos-sync
+	bounded 6 cosmos-sync
 	assert_failure 4
 	assert_output "cosmos-sync: $SSH_USER@127.0.0.1:$RELAY_PORT: SSH handshake failed: Timed out waiting on socket"
-	bounded 6 via_relay cosmos-sync --wait --interval 1
+	bounded 6 cosmos-sync --wait --interval 1
 	assert_failure 4
 	assert_equal "$(store_snapshot)" "$before"
 }
