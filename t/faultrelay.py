@@ -20,6 +20,9 @@ import asyncio
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
+import relay  # noqa: E402 (t/bench/relay.py: serve, run)
+
 
 async def pipe(reader, writer, limit, done):
     """Copy reader to writer; with limit, stop after limit bytes."""
@@ -75,17 +78,8 @@ async def main():
         for t in (up, down):
             t.cancel()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    with open(portfile + ".new", "w") as f:
-        f.write(f"{port}\n")
-    os.rename(portfile + ".new", portfile)
-    async with server:
-        await server.serve_forever()
+    await relay.serve(handle, portfile)
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    relay.run(main)
