@@ -125,11 +125,9 @@ fault_compare() {
 
 # fault_twice: the runs whose run.log on their host shows two starts.
 fault_twice() {
-	local log
-	for log in "$JOBS"/outputs/run_rs_*/run.log; do
-		[ -e "$log" ] || continue
-		[ "$(grep -c '^\[COSMOS_START\]' "$log")" -le 1 ] || echo "${log%/run.log}: started twice"
-	done
+	local logs=("$JOBS"/outputs/run_rs_*/run.log)
+	[ -e "${logs[0]}" ] || return 0
+	grep -Hc '^\[COSMOS_START\]' "${logs[@]}" | awk -F: '$NF > 1 { print $1 ": started " $NF " times" }'
 }
 
 # fault_check: the invariants against the state after the last kill;
