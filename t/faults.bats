@@ -147,19 +147,24 @@ fault_check() {
 # (with GROUP "children", its children too, by PID, as a machine that
 # loses power kills them: cosmos-batch's cosmos-submit), then
 # check the invariants.  FAULT_BEFORE, if set, is run before each start.
-# The delays are drawn from 0 to the time CMD took once, unkilled, first
-# (WHOLE_MS, at least 20; FAULT_MAX_MS if set), so that kills fall all
-# along its work.  Sets TRIED LANDED SURVIVED FAILED; the failures are
+# The delays are drawn from 0 to the time CMD took unkilled, the quickest
+# of three runs first (WHOLE_MS, at least 20; FAULT_MAX_MS if set), so
+# that kills fall all along its work.  Sets TRIED LANDED SURVIVED FAILED; the failures are
 # in $BATS_TEST_TMPDIR/violations.
 fault_kills() {
 	local name=$1 group=$2 k pid t0 kids
 	shift 2
 	TRIED=0 LANDED=0 SURVIVED=0 FAILED=0
 	: >"$BATS_TEST_TMPDIR/violations"
-	[ -z "${FAULT_BEFORE:-}" ] || $FAULT_BEFORE
-	t0=$(date +%s%N)
-	"$@" <"${FAULT_IN:-/dev/null}" >/dev/null 2>>"$BATS_TEST_TMPDIR/$name.stderr" || true
-	WHOLE_MS=$((($(date +%s%N) - t0) / 1000000))
+	local c ms
+	WHOLE_MS=
+	for c in 1 2 3; do # the quickest of three: one may have waited on a busy machine
+		[ -z "${FAULT_BEFORE:-}" ] || $FAULT_BEFORE
+		t0=$(date +%s%N)
+		"$@" <"${FAULT_IN:-/dev/null}" >/dev/null 2>>"$BATS_TEST_TMPDIR/$name.stderr" || true
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		[ -n "$WHOLE_MS" ] && [ "$WHOLE_MS" -le "$ms" ] || WHOLE_MS=$ms
+	done
 	MAX_MS=${FAULT_MAX_MS:-$WHOLE_MS}
 	[ "$MAX_MS" -ge 20 ] || MAX_MS=20
 	fault_check 2>"$BATS_TEST_TMPDIR/violations" || return 1
