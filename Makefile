@@ -5,6 +5,12 @@
 #   make check      install test packages, run the bats suite, then again
 #                   under AddressSanitizer + UBSan
 #   make bench      benchmarks (t/bench/), printing ratios to baselines
+#   make faults     the fault suite (t/faults.bats) in full: submit, sync and
+#                   batch SIGKILLed 100 times each (FAULT_N) on this machine
+#                   and on the SSH test host, a full and a read-only store,
+#                   cut connections, a mute host; prints the figures (kills
+#                   tried / landed / survived / failed).  `make check` runs
+#                   the same file with 10 kills each
 #   make screenshot the README's picture of the gallery (headless Chromium)
 #   make install    PREFIX (/usr/local) and DESTDIR honoured
 
@@ -45,7 +51,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all demo check test test-asan asan deps bench install uninstall clean screenshot
+.PHONY: all demo check test test-asan asan deps bench faults install uninstall clean screenshot
 
 all: $(PROGS:%=$(BINDIR)/%) $(TESTS:%=$(BUILD)/t/%)
 
@@ -112,6 +118,13 @@ screenshot: deps all
 
 bench: deps all
 	COSMOS_BIN=$(CURDIR)/$(BINDIR) sh t/bench/run
+
+FAULT_N ?= 100
+faults: deps all
+	@rm -f $(BUILD)/faults.txt
+	@rc=0; COSMOS_BIN=$(CURDIR)/$(BINDIR) COSMOS_TESTBIN=$(CURDIR)/$(BUILD)/t FAULT_N=$(FAULT_N) \
+	    FAULT_REPORT=$(CURDIR)/$(BUILD)/faults.txt bats --formatter tap t/faults.bats || rc=1; \
+	echo "# the figures:"; cat $(BUILD)/faults.txt 2>/dev/null; exit $$rc
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cosmos \

@@ -89,7 +89,7 @@ int local_copy(const char *from, const char *to, uint64_t *copied)
 		return -1;
 	char *tmp = part_name(to);
 	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int r = out < 0 ? -1 : 0;
+	int r = out < 0 ? -2 : 0;
 	uint64_t total = 0;
 	char *buf = xmalloc(1 << 20);
 	while (r == 0) {
@@ -103,7 +103,7 @@ int local_copy(const char *from, const char *to, uint64_t *copied)
 		for (ssize_t o = 0; o < n && r == 0;) {
 			ssize_t w = write(out, buf + o, (size_t)(n - o));
 			if (w < 0 && errno != EINTR)
-				r = -1;
+				r = -2;
 			o += w > 0 ? w : 0;
 		}
 		total += (uint64_t)n;
@@ -112,9 +112,9 @@ int local_copy(const char *from, const char *to, uint64_t *copied)
 	free(buf);
 	close(in);
 	if (out >= 0 && close(out) < 0 && r == 0)
-		r = -1, e = errno;
+		r = -2, e = errno;
 	if (r == 0 && rename(tmp, to) < 0)
-		r = -1, e = errno;
+		r = -2, e = errno;
 	if (r < 0)
 		unlink(tmp);
 	free(tmp);

@@ -216,9 +216,9 @@ static int t_put_file(struct remote *r, const char *local, const char *path, uin
 	if (r->ssh)
 		return ssh_put_file(r->ssh, local, path, sent);
 	int rc = local_copy(local, path, sent);
-	if (rc < 0)
-		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
-	return rc;
+	if (rc < 0) /* the side that failed: our file, or the work directory's */
+		snprintf(r->err, sizeof r->err, "local: %s: %s", rc == -1 ? local : path, strerror(errno));
+	return rc < 0 ? -1 : 0;
 }
 
 static int t_get_file(struct remote *r, const char *path, const char *local, uint64_t size, uint64_t *got)
@@ -226,9 +226,9 @@ static int t_get_file(struct remote *r, const char *path, const char *local, uin
 	if (r->ssh)
 		return ssh_get_file(r->ssh, path, local, size, got);
 	int rc = local_copy(path, local, got);
-	if (rc < 0)
-		snprintf(r->err, sizeof r->err, "local: %s: %s", path, strerror(errno));
-	return rc;
+	if (rc < 0) /* the side that failed: the work directory's file, or the store's */
+		snprintf(r->err, sizeof r->err, "local: %s: %s", rc == -1 ? path : local, strerror(errno));
+	return rc < 0 ? -1 : 0;
 }
 
 struct rjob {

@@ -73,6 +73,12 @@ async def main():
         for w in (cw, tw):
             w.close()
 
+    await serve(handle, portfile)
+
+
+async def serve(handle, portfile):
+    """Serve handle on an ephemeral port of 127.0.0.1, written to portfile
+    (whole, by rename) once it listens; also for t/faultrelay.py."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     with open(portfile + ".new", "w") as f:
@@ -82,8 +88,13 @@ async def main():
         await server.serve_forever()
 
 
-if __name__ == "__main__":
+def run(main):
+    """Run main until killed."""
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+
+
+if __name__ == "__main__":
+    run(main)
