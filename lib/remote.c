@@ -527,7 +527,10 @@ int remote_install(struct remote *r)
 	sb_printf(&in, "printf %%s %s >bashscripts/.version\n", version);
 	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs || exit 1; mkdir -p ", r->cd.s);
 	sb_quote_home(&cmd, r->host.hf_cache);
-	sb_printf(&cmd, " 2>/dev/null; if [ \"$(cat bashscripts/.version 2>/dev/null)\" = %s ]; "
+	/* What an upload cut off left (a part no one has written to for an
+	 * hour) goes too. */
+	sb_puts(&cmd, " 2>/dev/null; find cas -name '.*.part*' -mmin +60 -exec rm -f {} + 2>/dev/null;");
+	sb_printf(&cmd, " if [ \"$(cat bashscripts/.version 2>/dev/null)\" = %s ]; "
 	    "then cat >/dev/null; else sh -e; fi", version);
 	int st = t_exec(r, cmd.s, in.s, in.len, &out, &err);
 	rc = st ? EX_UNAVAIL : 0;

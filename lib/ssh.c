@@ -746,7 +746,7 @@ int ssh_put_file(struct ssh *c, const char *local, const char *remote, uint64_t 
 	}
 	struct stat st;
 	uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0, total = 0;
-	char *tmp = xasprintf("%s.part%ld", remote, (long)getpid());
+	char *tmp = part_name(remote); /* hidden, as a local download's part */
 	struct lane lane[LANES] = {{0}};
 	/* The open is one round trip: a second lane where it is long enough
 	 * for the window to be the limit, not on a LAN (where the CPU is). */

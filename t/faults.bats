@@ -454,17 +454,21 @@ cas_whole() {
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" failed
 	assert_file_not_exists "$SSHD_DIR/work/cas/$sha.mp4"
 	assert_equal "$(cas_whole)" ""
-	left=$(find "$SSHD_DIR/work/cas" -name "$sha.mp4.part*" | wc -l)
-	# The link is back: the next submit uploads it whole, and it completes.
+	left=$(find "$SSHD_DIR/work/cas" -name ".$sha.mp4.part*" | wc -l)
+	assert [ "$left" -ge 1 ] # hidden, and nothing could remove it over a cut link
+	# The link is back: the next submit uploads it whole, and it completes;
+	# its connection clears parts no one has written to for an hour.
+	find "$SSHD_DIR/work/cas" -name ".$sha.mp4.part*" -exec touch -d '2 hours ago' {} +
 	run cosmos-submit <"$BATS_TEST_TMPDIR/req"
 	assert_success
+	assert_equal "$(find "$SSHD_DIR/work/cas" -name '*.part*' | wc -l)" 0
 	assert_equal "$(jq -r .job.uploaded_bytes <<<"$output")" "$(stat -c %s "$BIG")"
 	again=$(jq -r .id <<<"$output")
 	assert_equal "$(cas_whole)" ""
 	sync_wait
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$again.json")" completed
 	cmp "$COSMOS_DIR/runs/$again/output.mp4" "$BIG"
-	echo "# upload cut at 2000000 of $(stat -c %s "$BIG") bytes: $left part file(s) of it left in the host's cas/" >&3
+	echo "# upload cut at 2000000 of $(stat -c %s "$BIG") bytes: $left hidden part file(s) of it left in the host's cas/, cleared by a later connection" >&3
 }
 
 @test "the connection cut in the middle of a download: no output visible, the run as it was (status 5); the next sync completes it" {
