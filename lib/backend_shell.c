@@ -343,6 +343,34 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 	}
 }
 
+/* The outputs of every run that ended, streamed ahead of the fetches a
+ * sync makes next, in the order it makes them (remote_prefetch). */
+static void prefetch_outputs(struct remote *r, const struct poll_item *v, size_t n)
+{
+	size_t k = 0, cap = 0;
+	char **rels = NULL;
+	uint64_t *sizes = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *f;
+		if (!v[i].answered || v[i].state != RUN_ENDED)
+			continue;
+		cJSON_ArrayForEach(f, v[i].files) {
+			if (k == cap) {
+				cap = cap ? 2 * cap : 16;
+				rels = xrealloc(rels, cap * sizeof *rels);
+				sizes = xrealloc(sizes, cap * sizeof *sizes);
+			}
+			rels[k] = xasprintf("outputs/run_%s/%s", jstr(v[i].rec, "id"), jstr(f, "name"));
+			sizes[k++] = (uint64_t)jnum(f, "size", 0);
+		}
+	}
+	remote_prefetch(r, (const char *const *)rels, sizes, k);
+	for (size_t i = 0; i < k; i++)
+		free(rels[i]);
+	free(rels);
+	free(sizes);
+}
+
 int shell_poll(struct remote *r, struct poll_item *v, size_t n)
 {
 	int rc = 0;
@@ -367,6 +395,7 @@ int shell_poll(struct remote *r, struct poll_item *v, size_t n)
 		sb_free(&out);
 		sb_free(&err);
 	}
+	prefetch_outputs(r, v, n);
 	return rc;
 }
 

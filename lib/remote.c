@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,12 +594,15 @@ struct remote *remote_get(const char *name, char *err, size_t errlen)
 	return r;
 }
 
+static void fetcher_free(struct fetcher *f);
+
 void remote_close_all(void)
 {
 	for (int i = 0; i < ncache; i++) {
 		struct remote *r = cache[i].r;
 		if (r->ops->close)
 			r->ops->close(r);
+		fetcher_free(r->fetcher);
 		for (int k = 0; k < r->nstreams; k++) {
 			ssh_job_free(r->streams[k]->ch);
 			sb_free(&r->streams[k]->out);
@@ -680,8 +684,232 @@ int remote_exists(struct remote *r, const char *rel)
 	return there == 0;
 }
 
+/*
+ * The prefetcher: one shell on the host that sends outputs back to back.
+ * For each file it is told
+ *	if [ "$(wc -c <REL 2>/dev/null)" = SIZE ]; then echo NONCE ok; cat REL;
+ *	echo; echo NONCE end; else echo NONCE no; fi
+ * so that the stream is: "NONCE ok\n", SIZE bytes, "\nNONCE end\n"; or
+ * "NONCE no\n" for a file that is not as listed.  Anything else breaks the
+ * stream, and what it had not yet brought goes by SFTP.  The bytes go
+ * straight to a hidden file in the store, fsynced before it is renamed.
+ */
+enum { PF_DUE, PF_HERE, PF_FAILED, PF_USED };
+struct pf {
+	char *rel, *tmp;
+	uint64_t size;
+	int state;
+};
+struct fetcher {
+	struct ssh_job *ch;
+	struct sbuf out, err;
+	char nonce[ID_LEN + 1];
+	struct pf *v;
+	size_t n, cur;
+	int phase, fd; /* 0: a header is due, 1: the body, 2: the trailer */
+	uint64_t left;
+	int dead;
+};
+
+/* What a killed sync's prefetcher left in the store: its process is gone. */
+static void clear_stale_prefetches(void)
+{
+	char *dir = xasprintf("%s/runs", store_root());
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *p = strncmp(e->d_name, ".prefetch.", 10) ? NULL : strstr(e->d_name, ".part");
+		long pid;
+		if (p && parse_long(p + 5, &pid) == 0 && pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			char *f = xasprintf("%s/%s", dir, e->d_name);
+			unlink(f);
+			free(f);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
+static void pf_fail_rest(struct fetcher *f)
+{
+	if (f->fd >= 0) {
+		close(f->fd);
+		unlink(f->v[f->cur].tmp);
+		f->fd = -1;
+	}
+	for (; f->cur < f->n; f->cur++)
+		f->v[f->cur].state = PF_FAILED;
+	f->dead = 1;
+}
+
+/* Take what has come: files finished, a file begun or refused. */
+static void pf_take(struct fetcher *f)
+{
+	char head[ID_LEN + 8], tail[ID_LEN + 8];
+	int hl = snprintf(head, sizeof head, "%s ok\n", f->nonce), tl = snprintf(tail, sizeof tail, "\n%s end\n", f->nonce);
+	while (!f->dead && f->cur < f->n) {
+		struct pf *x = &f->v[f->cur];
+		if (f->phase == 0) {
+			char *nl = f->out.len ? memchr(f->out.s, '\n', f->out.len) : NULL;
+			if (!nl)
+				return;
+			size_t len = (size_t)(nl + 1 - f->out.s);
+			if (len == (size_t)hl && !memcmp(f->out.s, head, len)) {
+				f->fd = open(x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+				if (f->fd < 0) {
+					pf_fail_rest(f);
+					return;
+				}
+				f->phase = 1;
+				f->left = x->size;
+			} else if (len == (size_t)hl && !memcmp(f->out.s, f->nonce, strlen(f->nonce)) &&
+			           !memcmp(f->out.s + strlen(f->nonce), " no\n", 4)) {
+				x->state = PF_FAILED;
+				f->cur++;
+			} else {
+				pf_fail_rest(f);
+				return;
+			}
+			sb_drop(&f->out, len);
+		} else if (f->phase == 1) {
+			size_t k = f->out.len < f->left ? f->out.len : (size_t)f->left;
+			for (size_t o = 0; o < k;) {
+				ssize_t w = write(f->fd, f->out.s + o, k - o);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					pf_fail_rest(f);
+					return;
+				}
+				o += (size_t)w;
+			}
+			sb_drop(&f->out, k);
+			f->left -= k;
+			if (f->left)
+				return;
+			f->phase = 2;
+		} else {
+			if (f->out.len < (size_t)tl)
+				return;
+			int bad = memcmp(f->out.s, tail, (size_t)tl) != 0;
+			bad |= fsync(f->fd) < 0;
+			bad |= close(f->fd) < 0;
+			f->fd = -1;
+			if (bad) {
+				unlink(x->tmp);
+				pf_fail_rest(f);
+				return;
+			}
+			sb_drop(&f->out, (size_t)tl);
+			x->state = PF_HERE;
+			f->cur++;
+			f->phase = 0;
+		}
+	}
+}
+
+/* Move the prefetcher along; whether anything moved. */
+static int pf_step(struct remote *r, struct fetcher *f)
+{
+	int st = ssh_step(r->ssh, f->ch);
+	size_t before = f->cur;
+	uint64_t left = f->left;
+	pf_take(f);
+	f->err.len = 0; /* its complaints are only for the SFTP retry to repeat */
+	if (st < 0 || (st == SSH_DONE && f->cur < f->n))
+		pf_fail_rest(f);
+	return st == SSH_MOVED || f->cur != before || f->left != left;
+}
+
+void remote_prefetch(struct remote *r, const char *const *rels, const uint64_t *sizes, size_t n)
+{
+	if (!r->ssh || !n)
+		return;
+	struct fetcher *f = r->fetcher;
+	if (f && f->dead)
+		return; /* it broke once: SFTP for the rest of this process */
+	if (!f) {
+		clear_stale_prefetches();
+		f = xmalloc(sizeof *f);
+		*f = (struct fetcher){.fd = -1};
+		id_new(ID_RUN, f->nonce);
+		struct sbuf cmd = {0};
+		sb_printf(&cmd, "%sexec sh", r->cd.s);
+		f->ch = ssh_start_stream(r->ssh, cmd.s, &f->out, &f->err);
+		sb_free(&cmd);
+		if (!f->ch) {
+			free(f);
+			return;
+		}
+		r->fetcher = f;
+	}
+	struct sbuf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		f->v = xrealloc(f->v, (f->n + 1) * sizeof *f->v);
+		struct pf *x = &f->v[f->n];
+		x->rel = xstrdup(rels[i]);
+		x->size = sizes[i];
+		x->state = PF_DUE;
+		x->tmp = xasprintf("%s/runs/.prefetch.%s.%zu.part%ld", store_root(), f->nonce + 3, f->n, (long)getpid());
+		f->n++;
+		sb_puts(&b, "if [ \"$(wc -c <");
+		sb_quote(&b, rels[i]);
+		sb_printf(&b, " 2>/dev/null)\" = %llu ]; then echo %s ok; cat ", (unsigned long long)sizes[i], f->nonce);
+		sb_quote(&b, rels[i]);
+		sb_printf(&b, "; echo; echo %s end; else echo %s no; fi\n", f->nonce, f->nonce);
+	}
+	ssh_feed(f->ch, b.s, b.len);
+	sb_free(&b);
+	pf_step(r, f);
+}
+
+/* rel as the prefetcher brought it, renamed to local: 0; else -1. */
+static int prefetched(struct remote *r, const char *rel, const char *local, uint64_t size)
+{
+	struct fetcher *f = r->fetcher;
+	struct pf *x = NULL;
+	for (size_t i = 0; f && i < f->n && !x; i++)
+		if ((f->v[i].state == PF_DUE || f->v[i].state == PF_HERE) && f->v[i].size == size && !strcmp(f->v[i].rel, rel))
+			x = &f->v[i];
+	if (!x)
+		return -1;
+	while (x->state == PF_DUE)
+		if (!pf_step(r, f) && x->state == PF_DUE && ssh_wait(r->ssh) < 0)
+			pf_fail_rest(f);
+	if (x->state != PF_HERE)
+		return -1;
+	x->state = PF_USED;
+	if (rename(x->tmp, local) < 0) {
+		unlink(x->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void fetcher_free(struct fetcher *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->v[i].state != PF_USED)
+			unlink(f->v[i].tmp); /* brought for nothing, or cut short */
+		free(f->v[i].rel);
+		free(f->v[i].tmp);
+	}
+	free(f->v);
+	ssh_job_free(f->ch);
+	sb_free(&f->out);
+	sb_free(&f->err);
+	free(f);
+}
+
 int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t size)
 {
+	if (prefetched(r, rel, local, size) == 0)
+		return 0;
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t got = 0;
 	int rc = t_get_file(r, path, local, size, &got);

@@ -44,6 +44,7 @@ struct remote {
 	size_t nstaged;
 	struct stream **streams; /* remote_start_streamed's shells */
 	int nstreams;
+	struct fetcher *fetcher;  /* remote_prefetch's shell */
 };
 
 /* Where share/cosmos is: $COSMOS_SHARE, else ../share/cosmos beside the program. */
@@ -96,6 +97,16 @@ void remote_job_free(struct rjob *j);
  * else (and the local transport) goes through remote_start.
  */
 struct rjob *remote_start_streamed(struct remote *r, const char *tail, const char *in, size_t inlen);
+
+/*
+ * Outputs a sync is about to fetch (rels[i], of sizes[i] bytes, in the
+ * order it will ask for them), streamed ahead over one shell on the host:
+ * each file follows the one before with no round trip between them, into
+ * a hidden file in the store that remote_fetch then renames into place.
+ * A file that could not come that way is fetched by SFTP as before.
+ * Nothing to do for the local transport.
+ */
+void remote_prefetch(struct remote *r, const char *const *rels, const uint64_t *sizes, size_t n);
 
 /*
  * Make a local file present on the host by content: returns the path

@@ -663,3 +663,23 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	run wait_all
 	assert_success
 }
+
+@test "a sync brings the outputs of every ended run back to back over one shell: no SFTP session, each file whole" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	ids=$(for i in 1 2 3; do printf '%s\n' "$req"; done | cosmos-submit | jq -r .id)
+	for _ in $(seq 100); do
+		[ -z "$(env STANDIN_STATE="$SSHD_DIR/state" "$SSHD_DIR/bin/docker" ps -q)" ] && break
+		sleep 0.2
+	done
+	sftp0=$(grep -c "subsystem 'sftp'" "$SSHD_DIR/sshd.log" || true)
+	run cosmos-sync $ids
+	assert_success
+	assert_equal "$(( $(grep -c "subsystem 'sftp'" "$SSHD_DIR/sshd.log") - sftp0 ))" 0
+	for id in $ids; do
+		assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+		for f in "$(work)/outputs/run_$id"/*; do
+			cmp "$f" "$COSMOS_DIR/runs/$id/$(basename "$f")"
+		done
+	done
+	refute [ -n "$(find "$COSMOS_DIR/runs" -name '.*.part*')" ]
+}

@@ -3,6 +3,7 @@
 # against its baseline measured in the same run:
 #  1. 200 requests through one cosmos-submit  vs  a shell loop of
 #     `ssh host docker run ...`, without and with ControlMaster;
+#  1b. the sync that downloads those runs' outputs  vs  one scp -r;
 #  2. cosmos-sync of 2,000 running runs (one round trip)  vs  a per-run
 #     `ssh host docker inspect` loop (timed on 200 runs, scaled to 2,000);
 #  3. a 1 GiB upload through our SFTP layer  vs  scp.
@@ -52,6 +53,27 @@ cm=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 printf '%d requests: cosmos-submit %.2f s (%.1f ms each); ssh loop %.2f s; ssh loop with ControlMaster %.2f s\n' \
 	"$N" "$ours" "$(awk -v a="$ours" -v n="$N" 'BEGIN { print 1000 * a / n }')" "$plain" "$cm"
 echo "ratio: cosmos-submit is $(ratio "$plain" "$ours")x faster than the ssh loop, $(ratio "$cm" "$ours")x faster than ControlMaster"
+
+# 1b. the sync that brings the N runs of part 1 home (each has ended: its
+# outputs to download)  vs  one scp -r of their output directories.
+for _ in $(seq 300); do
+	[ -z "$(env STANDIN_STATE="$SSHD_DIR/state" "$SSHD_DIR/bin/docker" ps -q)" ] && break
+	sleep 0.2
+done
+t0=$(now)
+"$BIN/cosmos-sync" >/dev/null
+t1=$(now)
+ours=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+files=$(find "$COSMOS_DIR/runs" -mindepth 2 -type f | wc -l)
+mkdir -p "$SSHD_DIR/scp-out"
+t0=$(now)
+scp -q -r -o BatchMode=yes -o UserKnownHostsFile="$SSHD_DIR/known_hosts" -i "$SSHD_DIR/id_ed25519" -P "$SSHD_PORT" \
+	"$target:$SSHD_DIR/work/outputs" "$SSHD_DIR/scp-out/"
+t1=$(now)
+scp_t=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+printf 'sync of %d ended runs (%d files downloaded): cosmos-sync %.2f s; one scp -r of their outputs %.2f s\n' \
+	"$N" "$files" "$ours" "$scp_t"
+echo "ratio: cosmos-sync brings ended runs home $(ratio "$scp_t" "$ours")x faster than scp -r"
 
 # 2. sync of SYNC_N running runs, made directly: records here, containers there.
 # The runs of part 1 leave the store first: this measures learning the
