@@ -709,6 +709,7 @@ struct fetcher {
 	int phase, fd; /* 0: a header is due, 1: the body, 2: the trailer */
 	uint64_t left;
 	int dead;
+	char why[256]; /* the transport's word, when it broke the stream */
 };
 
 /* What a killed sync's prefetcher left in the store: its process is gone. */
@@ -817,8 +818,10 @@ static int pf_step(struct remote *r, struct fetcher *f)
 	uint64_t left = f->left;
 	pf_take(f);
 	f->err.len = 0; /* its complaints are only for the SFTP retry to repeat */
-	if (st < 0 || (st == SSH_DONE && f->cur < f->n))
+	if (st < 0 || (st == SSH_DONE && f->cur < f->n)) {
+		snprintf(f->why, sizeof f->why, "%s", st < 0 ? ssh_error(r->ssh) : "the host's shell ended");
 		pf_fail_rest(f);
+	}
 	return st == SSH_MOVED || f->cur != before || f->left != left;
 }
 
@@ -875,8 +878,10 @@ static int prefetched(struct remote *r, const char *rel, const char *local, uint
 	if (!x)
 		return -1;
 	while (x->state == PF_DUE)
-		if (!pf_step(r, f) && x->state == PF_DUE && ssh_wait(r->ssh) < 0)
+		if (!pf_step(r, f) && x->state == PF_DUE && ssh_wait(r->ssh) < 0) {
+			snprintf(f->why, sizeof f->why, "%s", ssh_error(r->ssh));
 			pf_fail_rest(f);
+		}
 	if (x->state != PF_HERE)
 		return -1;
 	x->state = PF_USED;
@@ -913,7 +918,9 @@ int remote_fetch(struct remote *r, const char *rel, const char *local, uint64_t 
 	char *path = xasprintf("%s/%s", r->sftp_dir, rel);
 	uint64_t got = 0;
 	int rc = t_get_file(r, path, local, size, &got);
-	if (rc < 0)
+	if (rc < 0 && r->fetcher && *r->fetcher->why) /* the cause, not its echo */
+		snprintf(r->err, sizeof r->err, "%s: read failed: %s", rel, r->fetcher->why);
+	else if (rc < 0)
 		t_error(r, NULL);
 	else if (got != size) {
 		snprintf(r->err, sizeof r->err, "%s: got %llu bytes, expected %llu", rel,
