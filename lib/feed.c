@@ -114,6 +114,16 @@ static void outcome_of_error(struct feed *fd, const char *line)
 	c->error = xstrdup(msg);
 }
 
+void feed_outcome(struct feed_item *v, int n, int fed, int *all, const char *line, int is_err)
+{
+	struct feed f = {v, n, fed, *all};
+	if (is_err)
+		outcome_of_error(&f, line);
+	else
+		outcome_of_record(&f, line);
+	*all = f.all;
+}
+
 /* Read whatever lines fd has and learn from each whole one. */
 static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
 {
@@ -125,11 +135,9 @@ static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
 	char *nl, *start = acc->s;
 	while ((nl = memchr(start, '\n', acc->len - (size_t)(start - acc->s)))) {
 		*nl = '\0';
-		if (is_err) {
+		if (is_err)
 			fprintf(stderr, "%s\n", start);
-			outcome_of_error(f, start);
-		} else
-			outcome_of_record(f, start);
+		feed_outcome(f->v, f->n, f->fed, &f->all, start, is_err);
 		start = nl + 1;
 	}
 	size_t rest = acc->len - (size_t)(start - acc->s);
