@@ -99,14 +99,16 @@ static void outcome_of_record(struct feed *fd, const char *line)
 static void outcome_of_error(struct feed *fd, const char *line)
 {
 	long n;
+	int end = 0;
 	const char *p = strstr(line, ": stdin:");
-	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fd->fed)
+	if (!p || sscanf(p, ": stdin:%ld%n", &n, &end) != 1 || p[end] != ':' || n < 1 || n > fd->fed)
 		return;
 	struct feed_item *c = &fd->v[n - 1];
 	if (c->known)
 		return;
-	const char *msg = strchr(p + 8, ':');
-	msg = msg ? msg + 2 : line;
+	/* After "stdin:N:" and its blank; a line may end there. */
+	const char *msg = p + end + 1;
+	msg += *msg == ' ';
 	/* The same text as the failed record's reason, whichever comes first. */
 	if (!strncmp(msg, c->id, ID_LEN) && !strncmp(msg + ID_LEN, ": ", 2))
 		msg += ID_LEN + 2;
