@@ -2,12 +2,13 @@
  * provider.c - fuzz what a hosted video API answers, as the http backend
  * reads it through the provider's table (provider.h): a submit's answer
  * (handle), an operation (read_op, log_text), a list page (list_items,
- * op_handle), an upload's answer (uploaded), an error body (error,
+ * op_handle, and its next page's URL: http_cred_url), an upload's answer (uploaded), an error body (error,
  * retry_after) for each status that means something; and the request
  * the provider builds from a spec (submit), since a spec is the user's.
  * Built once per provider: PROVIDER names its table.
  */
 #include "fuzz.h"
+#include "http.h"
 #include "provider.h"
 #include "record.h"
 
@@ -28,10 +29,12 @@ static void answers(const struct provider *p, const cJSON *j)
 	if (p->uploaded)
 		free(p->uploaded(j));
 	if (p->list_items) {
-		const char *next;
+		const char *next = NULL;
 		const cJSON *op;
 		cJSON_ArrayForEach(op, p->list_items(j, &next))
 			(void)p->op_handle(op);
+		if (next) /* a page's next URL, followed only to a credential host */
+			(void)http_cred_url(p->cred_hosts, next);
 	}
 }
 
