@@ -123,7 +123,7 @@ FUZZ_TIME ?= 60
 FUZZ_RUNS ?= 5000
 FUZZ_DIR   = build/fuzz
 FUZZ_SAN   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZERS    = request record hosts ssh_config ssh_G status gemini replicate header feed
+FUZZERS    = request record hosts ssh_config ssh_G status enhance gemini replicate header feed
 FUZZ_CFLAGS = $(WARN) $(CPPFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(FUZZ_SAN)
 FUZZ_OBJ   = $(LIBSRC:lib/%.c=$(FUZZ_DIR)/lib/%.o)
 

@@ -1,7 +1,8 @@
 /*
  * status.c - fuzz what cosmos-ctl on a host answers (a hostile host):
  * status for three runs (shell_read_status), then what cosmos-sync does
- * with each answer (finish_judge, and the files' names); and adopt
+ * with each answer (finish_judge, and the files' names, a packed batch's
+ * video_<i>/ among them: packed_index); and adopt
  * (shell_read_adopt), for a slurm host and a docker host.  Slurm's
  * squeue and sacct are read by cosmos-ctl on the host; their states
  * reach this side as these lines.
@@ -9,6 +10,7 @@
 #include "fuzz.h"
 #include "backend_shell.h"
 #include "finish.h"
+#include "packed.h"
 #include "record.h"
 
 #define N 3
@@ -35,8 +37,11 @@ static void status(const char *text)
 		const cJSON *f;
 		if (v[i].answered)
 			cJSON_Delete(finish_judge(&v[i], recs[i]));
-		cJSON_ArrayForEach(f, v[i].files)
+		cJSON_ArrayForEach(f, v[i].files) {
+			const char *rest;
 			(void)finish_safe_name(jstr(f, "name"));
+			(void)packed_index(jstr(f, "name"), N, &rest);
+		}
 		cJSON_Delete(v[i].files);
 	}
 	free(t);
