@@ -3,7 +3,12 @@
 #   make            build every program into bin/
 #   make demo       build, then run the demo (share/cosmos/demo)
 #   make check      install test packages, run the bats suite, then again
-#                   under AddressSanitizer + UBSan
+#                   under AddressSanitizer + UBSan, then every fuzz harness
+#                   over its corpus and a short smoke run (FUZZ_RUNS each)
+#   make fuzz       libFuzzer (clang) on every parser of untrusted input
+#                   (t/fuzz/*.c), FUZZ_TIME seconds each (default 60), one
+#                   after another; FUZZ=NAME runs one.  Inputs it finds are
+#                   kept in build/fuzz/corpus/, crashes in build/fuzz/
 #   make bench      benchmarks (t/bench/), printing ratios to baselines
 #   make faults     the fault suite (t/faults.bats) in full: submit, sync and
 #                   batch SIGKILLed 100 times each (FAULT_N) on this machine
@@ -28,7 +33,8 @@ PKGS    = libcjson libssh2 libcrypto libcurl
 # Debian packages the build, the tests and the benchmarks need.
 DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
        libssl-dev jq bats bats-support bats-assert bats-file openssh-server ffmpeg \
-       mandoc strace bc python3 slurmctld slurmd slurm-client munge chromium
+       mandoc strace bc python3 slurmctld slurmd slurm-client munge chromium \
+       clang libclang-rt-14-dev
 
 # BUILD holds objects and test helpers; BINDIR the programs.  The sanitizer
 # build uses its own pair so both can coexist.
@@ -51,7 +57,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all demo check test test-asan asan deps bench faults install uninstall clean screenshot
+.PHONY: all demo check test test-asan asan deps bench faults install uninstall clean screenshot fuzz fuzz-build fuzz-check
 
 all: $(PROGS:%=$(BINDIR)/%) $(TESTS:%=$(BUILD)/t/%)
 
@@ -110,7 +116,45 @@ check: deps
 	$(MAKE) test || rc=1; \
 	echo "# the same suite under AddressSanitizer + UBSan"; \
 	$(MAKE) test-asan || rc=1; \
+	echo "# every fuzz harness over its corpus, and a smoke run"; \
+	$(MAKE) fuzz-check || rc=1; \
 	exit $$rc
+
+# Fuzzing: a harness per parser of untrusted input (t/fuzz/NAME.c, its
+# seed corpus in t/fuzz/corpus/NAME/), built by clang with libFuzzer,
+# ASan and UBSan against the library built the same way in build/fuzz.
+# provider.c is built once per provider.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_RUNS ?= 5000
+FUZZ_DIR   = build/fuzz
+FUZZ_SAN   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZERS    = request record hosts ssh_config ssh_G status enhance gemini replicate header feed
+FUZZ_CFLAGS = $(WARN) $(CPPFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(FUZZ_SAN)
+FUZZ_OBJ   = $(LIBSRC:lib/%.c=$(FUZZ_DIR)/lib/%.o)
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libcosmos.a: $(FUZZ_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(FUZZ_OBJ)
+
+$(FUZZ_DIR)/gemini $(FUZZ_DIR)/replicate: $(FUZZ_DIR)/%: t/fuzz/provider.c t/fuzz/fuzz.h $(FUZZ_DIR)/libcosmos.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DPROVIDER=provider_$* -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libcosmos.a $(LDLIBS)
+
+$(FUZZ_DIR)/%: t/fuzz/%.c t/fuzz/fuzz.h $(FUZZ_DIR)/libcosmos.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libcosmos.a $(LDLIBS)
+
+fuzz-build: $(FUZZERS:%=$(FUZZ_DIR)/%)
+
+# TAP lines ("ok N fuzz NAME"), so that .ci/run counts them.
+fuzz-check: fuzz-build
+	$(ASAN_ENV) sh t/fuzz/run -r $(FUZZ_RUNS) $(FUZZ_DIR) $(FUZZERS)
+
+fuzz: deps fuzz-build
+	$(ASAN_ENV) sh t/fuzz/run -t $(FUZZ_TIME) $(FUZZ_DIR) $(or $(FUZZ),$(FUZZERS))
 
 # The README's picture of the gallery, taken anew in headless Chromium.
 screenshot: deps all

@@ -302,9 +302,8 @@ static enum run_state state_word(const char *w)
 	return RUN_UNKNOWN;
 }
 
-/* Read cosmos-ctl status's answer into v: "run ID STATE CODE REASON"
- * lines, and "file ID SIZE NAME" lines for the runs that ended. */
-static void read_status(struct remote *r, char *text, struct poll_item *v, size_t n)
+/* cosmos-ctl status's answer; see backend_shell.h. */
+void shell_read_status(const char *host, char *text, struct poll_item *v, size_t n)
 {
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -317,7 +316,7 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 		for (i = 0; i < n && strcmp(jstr(v[i].rec, "id"), id); i++)
 			;
 		if (i == n) {
-			warnx_("%s: answered for a run it was not asked about", r->host.name);
+			warnx_("%s: answered for a run it was not asked about", host);
 			continue;
 		}
 		struct poll_item *p = &v[i];
@@ -331,7 +330,7 @@ static void read_status(struct remote *r, char *text, struct poll_item *v, size_
 			if (p->state == RUN_UNKNOWN)
 				snprintf(p->reason, sizeof p->reason, "the host said '%s', a state cosmos does not know", shown(a));
 		} else if (!finish_safe_name(line + off)) {
-			warnx_("%s: %s: refusing output file name '%s'", r->host.name, id, shown(line + off));
+			warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
 		} else {
 			cJSON *f = cJSON_CreateObject();
 			jset_str(f, "name", line + off);
@@ -389,7 +388,7 @@ int shell_poll(struct remote *r, struct poll_item *v, size_t n)
 				/* 4: the scheduler or daemon did not answer. */
 				rc = exit_worst(rc, st < 0 || st == 4 ? EX_UNAVAIL : EX_SOME);
 			} else if (out.s)
-				read_status(r, out.s, v, n);
+				shell_read_status(r->host.name, out.s, v, n);
 		}
 		sb_free(&in);
 		sb_free(&out);
@@ -440,6 +439,29 @@ int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char
 	return rc < 0 ? EX_TEMP : 0;
 }
 
+/* cosmos-ctl adopt's answer; see backend_shell.h. */
+void shell_read_adopt(const char *runtime, char *text, const cJSON *const *recs, cJSON **jobs, size_t n)
+{
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char id[ID_LEN + 1], jid[32];
+		if (sscanf(l, "adopt %35s %31s", id, jid) != 2)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i] || strcmp(jstr(recs[i], "id"), id))
+				continue;
+			int slurm = !strcmp(runtime, "slurm");
+			if (slurm && !strcmp(jid, "-"))
+				break;
+			char *h = slurm ? xstrdup(jid) : xasprintf("cosmos_%s_%.8s", jstr(recs[i], "model_type"), id);
+			jobs[i] = cJSON_CreateObject();
+			jset_str(jobs[i], "handle", h);
+			jset_str(jobs[i], "runtime", runtime);
+			free(h);
+		}
+	}
+}
+
 /*
  * Pending runs whose job file is on the host were started by a submit
  * that died before recording them: their handle is the container name
@@ -456,24 +478,8 @@ int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t
 	int st = ctl(r, "adopt", in.s, in.len, &out, &err);
 	if (st != 0)
 		snprintf(r->err, sizeof r->err, "adopt: %s", shell_chomp(&err) ? shown(err.s) : "failed");
-	char *save = NULL;
-	for (char *l = st == 0 && out.s ? strtok_r(out.s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-		char id[ID_LEN + 1], jid[32];
-		if (sscanf(l, "adopt %35s %31s", id, jid) != 2)
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			if (jobs[i] || strcmp(jstr(recs[i], "id"), id))
-				continue;
-			int slurm = !strcmp(r->runtime, "slurm");
-			if (slurm && !strcmp(jid, "-"))
-				break;
-			char *h = slurm ? xstrdup(jid) : xasprintf("cosmos_%s_%.8s", jstr(recs[i], "model_type"), id);
-			jobs[i] = cJSON_CreateObject();
-			jset_str(jobs[i], "handle", h);
-			jset_str(jobs[i], "runtime", r->runtime);
-			free(h);
-		}
-	}
+	if (st == 0 && out.s)
+		shell_read_adopt(r->runtime, out.s, recs, jobs, n);
 	sb_free(&in);
 	sb_free(&out);
 	sb_free(&err);

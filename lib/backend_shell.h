@@ -37,4 +37,15 @@ void shell_job_file(struct sbuf *b, const char *id, const char *again);
 /* Trailing blanks and newlines off b; its text, or NULL if none is left. */
 const char *shell_chomp(struct sbuf *b);
 
+/*
+ * What cosmos-ctl answers (text, changed in place), read apart from the
+ * round trip so that t/fuzz/ can feed it anything: the host is hostile.
+ * status: "run ID STATE CODE REASON_CODE REASON" lines, and "file ID SIZE
+ * NAME" for the runs that ended, into v (host names it in warnings).
+ * adopt: "adopt ID JOBID" lines into jobs[i] for each recs[i] (jobs[i]
+ * NULL beforehand), with runtime the host's.
+ */
+void shell_read_status(const char *host, char *text, struct poll_item *v, size_t n);
+void shell_read_adopt(const char *runtime, char *text, const cJSON *const *recs, cJSON **jobs, size_t n);
+
 #endif

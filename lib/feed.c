@@ -99,19 +99,31 @@ static void outcome_of_record(struct feed *fd, const char *line)
 static void outcome_of_error(struct feed *fd, const char *line)
 {
 	long n;
+	int end = 0;
 	const char *p = strstr(line, ": stdin:");
-	if (!p || sscanf(p, ": stdin:%ld:", &n) != 1 || n < 1 || n > fd->fed)
+	if (!p || sscanf(p, ": stdin:%ld%n", &n, &end) != 1 || p[end] != ':' || n < 1 || n > fd->fed)
 		return;
 	struct feed_item *c = &fd->v[n - 1];
 	if (c->known)
 		return;
-	const char *msg = strchr(p + 8, ':');
-	msg = msg ? msg + 2 : line;
+	/* After "stdin:N:" and its blank; a line may end there. */
+	const char *msg = p + end + 1;
+	msg += *msg == ' ';
 	/* The same text as the failed record's reason, whichever comes first. */
 	if (!strncmp(msg, c->id, ID_LEN) && !strncmp(msg + ID_LEN, ": ", 2))
 		msg += ID_LEN + 2;
 	c->known = 1;
 	c->error = xstrdup(msg);
+}
+
+void feed_outcome(struct feed_item *v, int n, int fed, int *all, const char *line, int is_err)
+{
+	struct feed f = {v, n, fed, *all};
+	if (is_err)
+		outcome_of_error(&f, line);
+	else
+		outcome_of_record(&f, line);
+	*all = f.all;
 }
 
 /* Read whatever lines fd has and learn from each whole one. */
@@ -125,11 +137,9 @@ static int drain(int fd, struct sbuf *acc, struct feed *f, int is_err)
 	char *nl, *start = acc->s;
 	while ((nl = memchr(start, '\n', acc->len - (size_t)(start - acc->s)))) {
 		*nl = '\0';
-		if (is_err) {
+		if (is_err)
 			fprintf(stderr, "%s\n", start);
-			outcome_of_error(f, start);
-		} else
-			outcome_of_record(f, start);
+		feed_outcome(f->v, f->n, f->fed, &f->all, start, is_err);
 		start = nl + 1;
 	}
 	size_t rest = acc->len - (size_t)(start - acc->s);

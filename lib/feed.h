@@ -34,4 +34,12 @@ typedef void (*feed_fn)(struct feed_item *item, void *arg);
  */
 void feed_submit(const char *host, long delay_ms, int together, struct feed_item *v, int n, feed_fn told, void *arg);
 
+/*
+ * Learn from one line of submit's standard output (is_err 0: a record,
+ * or {"feed":"all"}, which sets *all) or standard error (is_err 1:
+ * "cosmos-submit: stdin:N: ..." for one of the first fed items) the
+ * outcome of an item of v[0..n).  Apart from feed_submit for t/fuzz/.
+ */
+void feed_outcome(struct feed_item *v, int n, int fed, int *all, const char *line, int is_err);
+
 #endif

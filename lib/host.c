@@ -133,23 +133,9 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 	return NULL;
 }
 
-/*
- * Read the hosts file into h for the section named want (NULL: the default
- * or only one).  Returns 0 found, 1 no hosts configured, -1 error.
- */
-static int read_hosts(const char *want, struct host *h, char *err, size_t errlen)
+/* The hosts file open as fp; see host.h. */
+int hosts_read(FILE *fp, const char *path, const char *want, struct host *h, char *err, size_t errlen)
 {
-	char *path = hosts_path();
-	FILE *fp = fopen(path, "re");
-	if (!fp) {
-		int e = errno, r = e == ENOENT && !want ? 1 : -1;
-		if (e == ENOENT && want)
-			snprintf(err, errlen, "no host '%s': %s does not exist", shown(want), path);
-		else if (r < 0)
-			snprintf(err, errlen, "%s: %s", path, strerror(e));
-		free(path);
-		return r;
-	}
 	char *line = NULL, *section = NULL;
 	size_t cap = 0;
 	long lineno = 0;
@@ -225,7 +211,29 @@ out:
 	host_free(&cur);
 	free(section);
 	free(line);
-	fclose(fp);
+	return r;
+}
+
+/*
+ * Read the hosts file into h for the section named want (NULL: the default
+ * or only one).  Returns 0 found, 1 no hosts configured, -1 error.
+ */
+static int read_hosts(const char *want, struct host *h, char *err, size_t errlen)
+{
+	char *path = hosts_path();
+	FILE *fp = fopen(path, "re");
+	int r;
+	if (!fp) {
+		int e = errno;
+		r = e == ENOENT && !want ? 1 : -1;
+		if (e == ENOENT && want)
+			snprintf(err, errlen, "no host '%s': %s does not exist", shown(want), path);
+		else if (r < 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+	} else {
+		r = hosts_read(fp, path, want, h, err, errlen);
+		fclose(fp);
+	}
 	free(path);
 	return r;
 }
@@ -266,14 +274,8 @@ static int host_matches(char *patterns, const char *alias)
 }
 
 /* The first value of each keyword wins, as in ssh_config(5). */
-static void read_ssh_config(const char *alias, struct host *h, int *port_set, int *accept_set)
+void host_ssh_config(FILE *fp, const char *alias, struct host *h, int *port_set, int *accept_set)
 {
-	char *path = getenv("COSMOS_SSH_CONFIG") ? xstrdup(getenv("COSMOS_SSH_CONFIG"))
-	                                         : xasprintf("%s/.ssh/config", home());
-	FILE *fp = fopen(path, "re");
-	free(path);
-	if (!fp)
-		return;
 	char *line = NULL, *k, *v, *hostname = NULL;
 	size_t cap = 0;
 	int active = 1;
@@ -312,6 +314,17 @@ static void read_ssh_config(const char *alias, struct host *h, int *port_set, in
 		h->address = hostname;
 	}
 	free(line);
+}
+
+static void read_ssh_config(const char *alias, struct host *h, int *port_set, int *accept_set)
+{
+	char *path = getenv("COSMOS_SSH_CONFIG") ? xstrdup(getenv("COSMOS_SSH_CONFIG"))
+	                                         : xasprintf("%s/.ssh/config", home());
+	FILE *fp = fopen(path, "re");
+	free(path);
+	if (!fp)
+		return;
+	host_ssh_config(fp, alias, h, port_set, accept_set);
 	fclose(fp);
 }
 
@@ -369,6 +382,43 @@ static int default_identity(const char *path)
 	return 0;
 }
 
+/* The text "ssh -G" printed ("keyword value" lines) into h; see host.h. */
+void host_ssh_G(char *text, struct host *h, int *port_set, int *accept_set)
+{
+	char *save = NULL, *hostname = NULL;
+	int idents = 0;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(l, ' ');
+		if (!v)
+			continue;
+		*v++ = '\0';
+		long n;
+		if (!strcmp(l, "hostname"))
+			hostname = v;
+		else if (!strcmp(l, "user") && !h->user)
+			h->user = xstrdup(v);
+		else if (!strcmp(l, "port") && !*port_set && parse_long(v, &n) == 0 && n > 0 && n < 65536)
+			h->port = (int)n, *port_set = 1;
+		else if (!strcmp(l, "identityfile") && !h->identity && !idents && !default_identity(v))
+			h->identity = expand_tilde(v), idents = 1;
+		else if (!strcmp(l, "userknownhostsfile") && !h->known_hosts) {
+			v[strcspn(v, " ")] = '\0';
+			h->known_hosts = expand_tilde(v);
+		} else if (!strcmp(l, "stricthostkeychecking") && !*accept_set)
+			h->accept_new = !strcmp(v, "accept-new");
+		else if (!strcmp(l, "connecttimeout") && !h->connect_timeout && parse_long(v, &n) == 0 && n > 0 && n < 65536)
+			h->connect_timeout = (int)n;
+		else if (!strcmp(l, "proxyjump") && !h->proxy_jump && strcmp(v, "none"))
+			h->proxy_jump = xstrdup(v);
+		else if (!strcmp(l, "proxycommand") && !h->proxy_command && strcmp(v, "none"))
+			h->proxy_command = xstrdup(v);
+	}
+	if (hostname) {
+		free(h->address);
+		h->address = xstrdup(hostname);
+	}
+}
+
 /*
  * The alias as OpenSSH reads its configuration: "ssh [-F FILE] -G ALIAS".
  * Keys the hosts file or the environment set win.  0; 1 when there is no
@@ -394,38 +444,8 @@ static int ssh_G(const char *alias, struct host *h, int *port_set, int *accept_s
 		snprintf(err, errlen, "ssh -G %s: %.*s", shown(alias), (int)strcspn(m, "\n"), m);
 		r = -1;
 	}
-	char *save = NULL, *hostname = NULL;
-	int idents = 0;
-	for (char *l = r == 0 && out.s ? strtok_r(out.s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(l, ' ');
-		if (!v)
-			continue;
-		*v++ = '\0';
-		long n;
-		if (!strcmp(l, "hostname"))
-			hostname = v;
-		else if (!strcmp(l, "user") && !h->user)
-			h->user = xstrdup(v);
-		else if (!strcmp(l, "port") && !*port_set && parse_long(v, &n) == 0 && n > 0 && n < 65536)
-			h->port = (int)n, *port_set = 1;
-		else if (!strcmp(l, "identityfile") && !h->identity && !idents && !default_identity(v))
-			h->identity = expand_tilde(v), idents = 1;
-		else if (!strcmp(l, "userknownhostsfile") && !h->known_hosts) {
-			v[strcspn(v, " ")] = '\0';
-			h->known_hosts = expand_tilde(v);
-		} else if (!strcmp(l, "stricthostkeychecking") && !*accept_set)
-			h->accept_new = !strcmp(v, "accept-new");
-		else if (!strcmp(l, "connecttimeout") && !h->connect_timeout && parse_long(v, &n) == 0 && n > 0 && n < 65536)
-			h->connect_timeout = (int)n;
-		else if (!strcmp(l, "proxyjump") && strcmp(v, "none"))
-			h->proxy_jump = xstrdup(v);
-		else if (!strcmp(l, "proxycommand") && strcmp(v, "none"))
-			h->proxy_command = xstrdup(v);
-	}
-	if (hostname) {
-		free(h->address);
-		h->address = xstrdup(hostname);
-	}
+	if (r == 0 && out.s)
+		host_ssh_G(out.s, h, port_set, accept_set);
 	sb_free(&cmd);
 	sb_free(&out);
 	sb_free(&msg);

@@ -21,6 +21,7 @@
 #define COSMOS_HOST_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct host {
 	char *name;          /* the section name */
@@ -71,5 +72,20 @@ void host_free(struct host *h);
 
 /* The hosts file's path (caller frees). */
 char *hosts_path(void);
+
+/*
+ * The parsers behind host_lookup and host_ssh_complete, each on text
+ * already read (so that t/fuzz/ can feed them anything).
+ *
+ * hosts_read: the hosts file open as fp (path names it in messages) into
+ * h for the section want; returns as host_lookup, without the environment.
+ * host_ssh_config: ~/.ssh/config open as fp, as our small parser reads it
+ * for alias.  host_ssh_G: the text "ssh -G" printed (changed in place).
+ * Both fill only the keys h does not have yet; *port_set and *accept_set
+ * say the port and StrictHostKeyChecking were given, and are set when read.
+ */
+int hosts_read(FILE *fp, const char *path, const char *want, struct host *h, char *err, size_t errlen);
+void host_ssh_config(FILE *fp, const char *alias, struct host *h, int *port_set, int *accept_set);
+void host_ssh_G(char *text, struct host *h, int *port_set, int *accept_set);
 
 #endif

@@ -241,10 +241,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
+double http_retry_after(const char *data, size_t len)
 {
-	struct http_req *q = arg;
-	size_t len = size * n;
 	if (len > 12 && !strncasecmp(data, "retry-after:", 12)) {
 		char v[32];
 		snprintf(v, sizeof v, "%.*s", (int)(len - 12 < 31 ? len - 12 : 31), data + 12);
@@ -252,8 +250,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		char *t = v + strspn(v, " \t");
 		t[strcspn(t, "\r\n ")] = '\0';
 		if (parse_double(t, &d) == 0 && d >= 0)
-			q->retry_after = d;
+			return d;
 	}
+	return -1;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct http_req *q = arg;
+	size_t len = size * n;
+	double d = http_retry_after(data, len);
+	if (d >= 0)
+		q->retry_after = d;
 	return len;
 }
 

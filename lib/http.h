@@ -81,6 +81,10 @@ struct http_req {
 void http_run(struct http *h, struct http_req **v, size_t n);
 void http_req_free(struct http_req *q);
 
+/* A header line as libcurl gives it (len bytes, not NUL-terminated): the
+ * seconds of a "Retry-After: N" header, or -1 for any other line. */
+double http_retry_after(const char *data, size_t len);
+
 /*
  * GET url into path: written under a hidden name beside it, checked
  * against Content-Length, fsynced, renamed, the directory fsynced;

@@ -41,7 +41,9 @@ static char *trim(char *s)
 static char *read_line(struct items *it, size_t *n)
 {
 	for (;;) {
-		char *start = it->buf + it->pos, *nl = it->len > it->pos ? memchr(start, '\n', it->len - it->pos) : NULL;
+		/* No buffer before the first read: NULL + 0 is undefined. */
+		char *start = it->buf ? it->buf + it->pos : NULL;
+		char *nl = it->len > it->pos ? memchr(start, '\n', it->len - it->pos) : NULL;
 		if (nl || (it->eof && it->len > it->pos)) {
 			size_t l = nl ? (size_t)(nl - start) : it->len - it->pos;
 			start[l] = '\0';

@@ -87,10 +87,12 @@ static char *op_path(const char *h)
 	return xstrdup(h);
 }
 
-/* google.rpc.Code numbers as reason codes. */
-static const char *rpc_code(int c)
+/* google.rpc.Code numbers (0 to 16) as reason codes; the answer's
+ * number may be any JSON number (1e99 too), so it is checked before it is
+ * made an int. */
+static const char *rpc_code(double code)
 {
-	switch (c) {
+	switch (code >= 0 && code <= 16 ? (int)code : 2) {
 	case 3: case 9: case 11: return "bad_request";        /* INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE */
 	case 7: case 16: return "auth";                       /* PERMISSION_DENIED, UNAUTHENTICATED */
 	case 8: return "rate_limited";                        /* RESOURCE_EXHAUSTED */
@@ -115,7 +117,7 @@ static void read_op(const cJSON *op, struct poll_item *it, cJSON *urls)
 	it->code = -1;
 	if (e) {
 		snprintf(it->reason, sizeof it->reason, "gemini: %s", jstr(e, "message") ? shown(jstr(e, "message")) : "the operation failed");
-		snprintf(it->reason_code, sizeof it->reason_code, "%s", rpc_code((int)jnum(e, "code", 2)));
+		snprintf(it->reason_code, sizeof it->reason_code, "%s", rpc_code(jnum(e, "code", 2)));
 		return;
 	}
 	const cJSON *r = jget(jget(op, "response"), "generateVideoResponse"), *s;

@@ -195,7 +195,7 @@ void record_print(const cJSON *rec)
 	free(line);
 }
 
-static cJSON *parse_record(const char *buf, size_t len)
+cJSON *record_parse(const char *buf, size_t len)
 {
 	cJSON *rec = cJSON_ParseWithLength(buf, len);
 	if (!cJSON_IsObject(rec)) {
@@ -226,7 +226,7 @@ static cJSON *load_at(int dfd, const char *id)
 	char *buf = read_at(dfd, id, &len);
 	if (!buf)
 		return NULL;
-	cJSON *rec = parse_record(buf, len);
+	cJSON *rec = record_parse(buf, len);
 	free(buf);
 	return rec;
 }

@@ -88,5 +88,8 @@ int store_scan(enum id_kind kind, store_scan_fn fn, void *arg);
 char *record_line(const cJSON *rec, size_t *len);
 /* Print it on stdout. */
 void record_print(const cJSON *rec);
+/* A record's bytes as the store reads them: a JSON object, else NULL with
+ * errno EBADMSG. */
+cJSON *record_parse(const char *buf, size_t len);
 
 #endif

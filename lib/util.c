@@ -29,6 +29,7 @@ int exit_worst(int a, int b)
 
 const char *progname = "cosmos";
 
+__attribute__((format(printf, 1, 0)))
 static void vwarn_(const char *fmt, va_list ap, int errnum)
 {
 	fprintf(stderr, "%s: ", progname);
