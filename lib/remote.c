@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -716,19 +715,7 @@ struct fetcher {
 static void clear_stale_prefetches(void)
 {
 	char *dir = xasprintf("%s/runs", store_root());
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		const char *p = strncmp(e->d_name, ".prefetch.", 10) ? NULL : strstr(e->d_name, ".part");
-		long pid;
-		if (p && parse_long(p + 5, &pid) == 0 && pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-			char *f = xasprintf("%s/%s", dir, e->d_name);
-			unlink(f);
-			free(f);
-		}
-	}
-	if (d)
-		closedir(d);
+	parts_clear_dir(dir, ".prefetch.");
 	free(dir);
 }
 

@@ -214,24 +214,30 @@ char *part_name(const char *path)
 	return xasprintf("%.*s/.%s.part%ld", (int)(slash - path), path, slash + 1, (long)getpid());
 }
 
+void parts_clear_dir(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *p = strrchr(e->d_name, '.');
+		long pid;
+		if (strncmp(e->d_name, prefix, strlen(prefix)) || !p || strncmp(p, ".part", 5) ||
+		    parse_long(p + 5, &pid) < 0 || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue; /* not one of ours, or its writer lives */
+		char *f = xasprintf("%s/%s", dir, e->d_name);
+		unlink(f);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+}
+
 void parts_clear(const char *path)
 {
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
 	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
 	char *prefix = xasprintf(".%s.part", base);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		long pid;
-		if (strncmp(e->d_name, prefix, strlen(prefix)) || parse_long(e->d_name + strlen(prefix), &pid) < 0 ||
-		    pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-			continue; /* not one of ours, or its writer lives */
-		char *p = xasprintf("%s/%s", dir, e->d_name);
-		unlink(p);
-		free(p);
-	}
-	if (d)
-		closedir(d);
+	parts_clear_dir(dir, prefix);
 	free(prefix);
 	free(dir);
 }

@@ -79,6 +79,8 @@ char *sibling(const char *name);
  */
 char *part_name(const char *path);
 void parts_clear(const char *path);
+/* Those in dir named PREFIX...partPID whose process died. */
+void parts_clear_dir(const char *dir, const char *prefix);
 
 /* Flush and close stdout, dying with EX_STORE if the data did not get out. */
 void finish_stdout(void);
