@@ -510,13 +510,15 @@ int remote_install(struct remote *r)
 			free(local);
 			goto out;
 		}
-		sb_printf(&in, "cat >bashscripts/.new.");
+		/* Beside its place under a name of this shell's ($$): two
+		 * programs may install at once (make -j). */
+		sb_printf(&in, "cat >bashscripts/.new.$$.");
 		sb_quote(&in, n);
 		sb_printf(&in, " <<'%s'\n", nonce);
 		sb_add(&in, data, len);
-		sb_printf(&in, "%s\nchmod +x bashscripts/.new.", nonce);
+		sb_printf(&in, "%s\nchmod +x bashscripts/.new.$$.", nonce);
 		sb_quote(&in, n);
-		sb_puts(&in, " && mv -f bashscripts/.new.");
+		sb_puts(&in, " && mv -f bashscripts/.new.$$.");
 		sb_quote(&in, n);
 		sb_puts(&in, " bashscripts/");
 		sb_quote(&in, n);
@@ -524,7 +526,8 @@ int remote_install(struct remote *r)
 		free(data);
 		free(local);
 	}
-	sb_printf(&in, "printf %%s %s >bashscripts/.version\n", version);
+	sb_printf(&in, "printf %%s %s >bashscripts/.new.$$.version && mv -f bashscripts/.new.$$.version bashscripts/.version\n",
+	    version);
 	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs || exit 1; mkdir -p ", r->cd.s);
 	sb_quote_home(&cmd, r->host.hf_cache);
 	/* What an upload cut off left (a part no one has written to for an

@@ -257,3 +257,21 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	id=$(cosmos-manifest --status failed | jq -r .id)
 	assert_regex "$(jq -r .reason "$COSMOS_DIR/runs/$id.json")" "cannot write the job file"
 }
+
+@test "submits started at once on a fresh work dir (make -j) each install the scripts without tripping over another" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	for round in 1 2 3 4 5; do
+		export COSMOS_LOCAL_WORKDIR=$BATS_TEST_TMPDIR/wd$round
+		mkdir -p "$COSMOS_LOCAL_WORKDIR"
+		for i in 1 2 3 4 5 6; do
+			printf '%s\n' "$req" | cosmos-submit >"$BATS_TEST_TMPDIR/out$round.$i" 2>&1 &
+		done
+		rc=0
+		for job in $(jobs -p); do wait "$job" || rc=$?; done
+		[ "$rc" = 0 ] || fail "round $round: $(cat "$BATS_TEST_TMPDIR"/out$round.*)"
+		assert_equal "$(ls -A "$COSMOS_LOCAL_WORKDIR/bashscripts" | grep -c '^\.new')" 0
+		# Thirty 4K upscales are not what this is about: stop them.
+		run cosmos-sync --cancel $(cat "$BATS_TEST_TMPDIR"/out$round.* | jq -r .id)
+		assert_success
+	done
+}
