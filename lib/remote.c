@@ -664,6 +664,8 @@ char *remote_stage(struct remote *r, const char *local)
 		goto done;
 	if (there < 0 || t_put_file(r, local, path, &sent) < 0) {
 		t_error(r, NULL);
+		if (r->ssh && ssh_broken(r->ssh)) /* the input is fine: a new attempt may go */
+			snprintf(r->why_code, sizeof r->why_code, "connection_lost");
 		free(rel);
 		rel = NULL;
 	}

@@ -13,15 +13,17 @@
 #include <unistd.h>
 
 /*
- * What a new attempt may cure: the job or its machine went away, or the
- * provider was busy or broken for a while.  Never what the same request
+ * What a new attempt may cure: the job or its machine went away, the link
+ * broke while its input went up, or the provider was busy or broken for a
+ * while.  Never what the same request
  * would meet again (bad_request, filtered, auth, quota_exhausted,
  * model_unavailable, exit_code, timeout, out_of_memory, deadline), what a
  * person did (cancelled, aborted), nor submit_unknown: the provider may
  * have started it, and a second one would be paid twice.
  */
 static const char *const retryable[] = {
-	"remote_lost", "node_fail", "preempted", "boot_fail", "rate_limited", "provider_error", "download_failed", NULL,
+	"remote_lost", "node_fail", "preempted", "boot_fail", "rate_limited", "provider_error", "download_failed",
+	"connection_lost", NULL,
 };
 
 int retry_reason_retryable(const char *reason)

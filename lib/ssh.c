@@ -55,6 +55,22 @@ static const char *lib_error(struct ssh *c)
 
 const char *ssh_error(const struct ssh *c) { return c->msg; }
 
+int ssh_broken(const struct ssh *c)
+{
+	switch (libssh2_session_last_errno(c->s)) {
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_CHANNEL_CLOSED:
+	case LIBSSH2_ERROR_CHANNEL_EOF_SENT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* TCP connect with a timeout, trying each address. */
 static int dial(struct ssh *c, const struct host *h)
 {

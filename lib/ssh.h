@@ -27,6 +27,9 @@ struct ssh;
 struct ssh *ssh_open(const struct host *h, char *err, size_t errlen, int *code);
 void ssh_close(struct ssh *c);
 const char *ssh_error(const struct ssh *c);
+/* Did the last error come from the link itself (cut, timed out), not the
+ * server's answer? */
+int ssh_broken(const struct ssh *c);
 
 /*
  * Run cmd with in (may be NULL) as its stdin; collect stdout and stderr

@@ -243,7 +243,7 @@ static cJSON *prepare(struct items *it, cJSON *req, const struct opts *o, struct
 	if (job_stage(job, r, req, NULL) < 0) {
 		item_warn(it, "%s: %s", f->id, r->err);
 		fail_run(f->id, r->err, r->why_code);
-		f->rc = !strcmp(r->why_code, "auth") ? EX_UNAVAIL : EX_SOME;
+		f->rc = !strcmp(r->why_code, "auth") || !strcmp(r->why_code, "connection_lost") ? EX_UNAVAIL : EX_SOME;
 		cJSON_Delete(job);
 		return NULL;
 	}

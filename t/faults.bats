@@ -439,31 +439,33 @@ cas_whole() {
 	done
 }
 
-@test "the connection cut in the middle of an upload: no partial input on the host, the run failed with the reason; the next submit uploads it whole and completes" {
+@test "the connection cut in the middle of an upload: no partial input on the host, the run failed connection_lost (status 4); its retry uploads it whole and completes" {
 	use_ssh
 	relay_start up:2000000
 	cosmos-spec upscale --video "$BIG" >"$BATS_TEST_TMPDIR/req"
 	sha=$(sha256sum <"$BIG" | cut -c1-64)
 	run --separate-stderr via_relay cosmos-submit <"$BATS_TEST_TMPDIR/req"
 	grep -qx 'cut 2000000' "$BATS_TEST_TMPDIR/relay.log" || fail "the relay never cut: $stderr"
-	# An input not uploaded (cosmos-submit(1): 1): one line, the run failed.
-	assert_failure 1
+	# The link lost while the input went up (cosmos-submit(1): 4): one
+	# line, the run failed with a reason a retry may cure.
+	assert_failure 4
 	assert_equal "$(wc -l <<<"$stderr")" 1
 	[[ $stderr =~ ^cosmos-submit:\ stdin:1:\ rs_[0-9a-f]{32}:\ .*/cas/$sha\.mp4:\ write\ failed ]] || fail "$stderr"
 	id=$(jq -r .id "$COSMOS_DIR"/runs/rs_*.json)
-	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" failed
+	assert_equal "$(jq -r '[.status, .reason_code] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "failed connection_lost"
 	assert_file_not_exists "$SSHD_DIR/work/cas/$sha.mp4"
 	assert_equal "$(cas_whole)" ""
 	left=$(find "$SSHD_DIR/work/cas" -name ".$sha.mp4.part*" | wc -l)
 	assert [ "$left" -ge 1 ] # hidden, and nothing could remove it over a cut link
-	# The link is back: the next submit uploads it whole, and it completes;
+	# The link is back: its retry uploads it whole, and it completes;
 	# its connection clears parts no one has written to for an hour.
 	find "$SSHD_DIR/work/cas" -name ".$sha.mp4.part*" -exec touch -d '2 hours ago' {} +
-	run cosmos-submit <"$BATS_TEST_TMPDIR/req"
+	run cosmos retry "$id"
 	assert_success
 	assert_equal "$(find "$SSHD_DIR/work/cas" -name '*.part*' | wc -l)" 0
 	assert_equal "$(jq -r .job.uploaded_bytes <<<"$output")" "$(stat -c %s "$BIG")"
 	again=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -r .retry_of <<<"$output")" "$id"
 	assert_equal "$(cas_whole)" ""
 	sync_wait
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$again.json")" completed
