@@ -284,15 +284,23 @@ struct rjob *remote_start(struct remote *r, const char *tail, const char *in, si
 	return j;
 }
 
+/* A shell in the work dir reading commands from a channel that stays
+ * open, and a fresh nonce for its answers. */
+static struct ssh_job *shell_open(struct remote *r, char nonce[ID_LEN + 1], struct sbuf *out, struct sbuf *err)
+{
+	id_new(ID_RUN, nonce);
+	struct sbuf cmd = {0};
+	sb_printf(&cmd, "%sexec sh", r->cd.s);
+	struct ssh_job *j = ssh_start_stream(r->ssh, cmd.s, out, err);
+	sb_free(&cmd);
+	return j;
+}
+
 static struct stream *stream_open(struct remote *r)
 {
 	struct stream *s = xmalloc(sizeof *s);
 	*s = (struct stream){0};
-	id_new(ID_RUN, s->nonce);
-	struct sbuf cmd = {0};
-	sb_printf(&cmd, "%sexec sh", r->cd.s);
-	s->ch = ssh_start_stream(r->ssh, cmd.s, &s->out, &s->err);
-	sb_free(&cmd);
+	s->ch = shell_open(r, s->nonce, &s->out, &s->err);
 	if (!s->ch) {
 		snprintf(r->err, sizeof r->err, "%s", ssh_error(r->ssh));
 		free(s);
@@ -828,11 +836,7 @@ void remote_prefetch(struct remote *r, const char *const *rels, const uint64_t *
 		clear_stale_prefetches();
 		f = xmalloc(sizeof *f);
 		*f = (struct fetcher){.fd = -1};
-		id_new(ID_RUN, f->nonce);
-		struct sbuf cmd = {0};
-		sb_printf(&cmd, "%sexec sh", r->cd.s);
-		f->ch = ssh_start_stream(r->ssh, cmd.s, &f->out, &f->err);
-		sb_free(&cmd);
+		f->ch = shell_open(r, f->nonce, &f->out, &f->err);
 		if (!f->ch) {
 			free(f);
 			return;
