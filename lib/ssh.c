@@ -484,7 +484,7 @@ struct ssh_job {
 	const char *in;
 	size_t inlen, off;
 	struct sbuf fed;  /* a stream's stdin, sent as it comes (ssh_feed) */
-	int stream;       /* stdin stays open: no EOF until ssh_feed_end */
+	int stream;       /* stdin stays open: no EOF is sent; freed with the connection */
 	int eof_sent, closing;
 	struct sbuf *out, *err; /* out NULL: our stdout */
 	int status;
@@ -522,11 +522,6 @@ void ssh_feed(struct ssh_job *j, const char *data, size_t len)
 	sb_add(&j->fed, data, len);
 	j->in = j->fed.s;
 	j->inlen = j->fed.len;
-}
-
-void ssh_feed_end(struct ssh_job *j)
-{
-	j->stream = 0;
 }
 
 /*

@@ -58,12 +58,11 @@ void ssh_job_free(struct ssh_job *j);
 
 /*
  * A job whose stdin stays open (a remote shell reading commands): what
- * ssh_feed gives is copied and sent as ssh_step can; EOF is sent only
- * after ssh_feed_end, once everything fed has gone.
+ * ssh_feed gives is copied and sent as ssh_step can; no EOF is sent, the
+ * shell ends when its channel is freed.
  */
 struct ssh_job *ssh_start_stream(struct ssh *c, const char *cmd, struct sbuf *out, struct sbuf *errout);
 void ssh_feed(struct ssh_job *j, const char *data, size_t len);
-void ssh_feed_end(struct ssh_job *j);
 
 /* SFTP.  Remote paths are absolute or relative to the login directory. */
 int ssh_stat(struct ssh *c, const char *path, uint64_t *size); /* 0, 1 missing, -1 */

@@ -1,5 +1,5 @@
 /* put - a benchmark driver: upload FILE to REMOTE_PATH on a host through
- * lib/ssh.c (one connection, 2 MiB SFTP writes), as cosmos-submit does. */
+ * lib/ssh.c (one connection, SFTP writes in one or two lanes), as cosmos-submit does. */
 #include <stdio.h>
 #include <stdlib.h>
 
