@@ -30,9 +30,12 @@ LIBSRC  = lib/backend.c lib/backend_shell.c lib/backend_slurm.c lib/util.c lib/s
 TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto libcurl
 
-# Debian packages the build, the tests and the benchmarks need.
-DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
-       libssl-dev jq bats bats-support bats-assert bats-file openssh-server ffmpeg \
+# Debian packages: the build and the demo (the reference engine is ffmpeg;
+# GPU slots need flock(1), util-linux's), then what only the tests and the
+# benchmarks need.  make demo installs the first list alone.
+DEMO_DEBS = build-essential pkg-config libcjson-dev libssh2-1-dev libcurl4-openssl-dev \
+       libssl-dev jq ffmpeg util-linux
+DEBS = $(DEMO_DEBS) bats bats-support bats-assert bats-file openssh-server \
        mandoc strace bc python3 slurmctld slurmd slurm-client munge chromium \
        clang libclang-rt-14-dev
 
@@ -57,7 +60,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all demo check test test-asan asan deps bench faults install uninstall clean screenshot fuzz fuzz-build fuzz-check
+.PHONY: all demo check test test-asan asan deps deps-demo bench faults install uninstall clean screenshot fuzz fuzz-build fuzz-check
 
 all: $(PROGS:%=$(BINDIR)/%) $(TESTS:%=$(BUILD)/t/%)
 
@@ -82,8 +85,11 @@ $(BUILD)/t/%: t/helpers/%.c $(LIBA) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-demo: deps all
+demo: deps-demo all
 	PATH="$(CURDIR)/$(BINDIR):$$PATH" sh share/cosmos/demo
+
+deps-demo:
+	@$(MAKE) -s deps DEBS="$(DEMO_DEBS)"
 
 # Installs what is missing, and nothing when everything is there.
 deps:

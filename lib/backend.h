@@ -54,6 +54,7 @@ struct poll_item {
 	char reason[200];     /* why, for ENDED without a code, GONE, UNKNOWN */
 	char reason_code[32]; /* a word for machines (timeout, ...), or "" */
 	cJSON *files;         /* ENDED: [{name, size}], each name checked */
+	char gpus[256];       /* the GPUs it runs on ("0,1"), or "" */
 };
 
 /* step's answers (the values of ssh.h's SSH_DONE, SSH_MOVED, SSH_BLOCKED). */

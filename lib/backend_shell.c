@@ -42,7 +42,7 @@ static const char *const runtimes[] = {"docker", "sudo-docker", "process", "slur
 
 static int configure_docker(struct host *h, char *err, size_t errlen)
 {
-	return host_ssh_complete(h, err, errlen);
+	return host_ssh_complete(h, err, errlen) < 0 ? -1 : host_check_slots(h, err, errlen);
 }
 
 /*
@@ -70,12 +70,13 @@ static int configure_local(struct host *h, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", h->workdir, strerror(errno));
 		return -1;
 	}
-	return 0;
+	return host_check_slots(h, err, errlen);
 }
 
 static int open_docker(struct remote *r)
 {
 	r->runtime = r->host.sudo ? "sudo-docker" : "docker";
+	r->slots = 1;
 	int rc = remote_connect(r);
 	return rc ? rc : remote_install(r);
 }
@@ -98,6 +99,7 @@ static int open_local(struct remote *r)
 	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
 	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
 	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
+	r->slots = 1;
 	return remote_install(r);
 }
 
@@ -150,33 +152,44 @@ void shell_job_file(struct sbuf *b, const char *id, const char *again)
 	           JOB_UNWRITTEN_S "; }; ");
 }
 
+/* GPUs a request's run takes: its num_gpus, else the host's gpus_per_run. */
+static int gpus_wanted(const struct remote *r, const cJSON *ec)
+{
+	double n = jnum(ec, "num_gpus", 0);
+	return n >= 1 ? (int)n : r->host.gpus_per_run;
+}
+
 /*
  * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
- * stdin with shell builtins, then become docker run -d (or, for the
- * process runtime, start cosmos-job in a session of its own and print its
- * pid).  No other process is spawned on the host, so a start costs what
- * a bare "docker run" does.  Exits JOB_ALREADY if runs/ID.sh exists.
+ * stdin with shell builtins, then become cosmos-slot, which joins the
+ * host's line for GPUs (slots) and starts the run once they are free:
+ * docker run -d with the run's own --gpus, or, for the process runtime,
+ * cosmos-job in a session of its own.  It prints "slot PID GPUS" (GPUS
+ * "-" while the run waits).  Exits JOB_ALREADY if runs/ID.sh exists.
  */
-static char *start_command(const struct remote *r, const char *id, const char *container)
+static char *start_command(const struct remote *r, const char *id, const char *container, const cJSON *ec)
 {
 	const struct host *h = &r->host;
 	struct sbuf b = {0};
+	char need[16], nslots[16];
+	snprintf(need, sizeof need, "%d", r->gpu_list ? gpus_wanted(r, ec) : 1);
+	snprintf(nslots, sizeof nslots, "%d", r->nslots);
 	shell_job_file(&b, id, NULL);
 	if (!strcmp(r->runtime, "process")) {
-		/* This machine: a detached session of its own, its pid kept
-		 * where cosmos-ctl looks for it. */
 		sb_puts(&b, "COSMOS_ENGINE=");
 		sb_quote(&b, r->engine);
-		sb_puts(&b, " setsid sh bashscripts/cosmos-job ");
-		sb_quote(&b, id);
-		sb_puts(&b, " </dev/null >/dev/null 2>&1 & echo $! >runs/");
-		sb_quote(&b, id);
-		sb_puts(&b, ".pid && echo $!");
-		return b.s;
+		sb_puts(&b, " ");
 	}
-	sb_puts(&b, "exec ");
-	sb_puts(&b, !strcmp(r->runtime, "sudo-docker") ? "sudo -n docker" : "docker");
-	sb_puts(&b, " run -d --rm --name ");
+	sb_puts(&b, "exec sh bashscripts/cosmos-slot start");
+	const char *words[] = {r->runtime, id, container, need, r->gpu_list ? r->gpu_list : "-", nslots};
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+		sb_puts(&b, " ");
+		sb_quote(&b, words[i]);
+	}
+	if (!strcmp(r->runtime, "process"))
+		return b.s;
+	/* What follows "docker run -d [--gpus ...]". */
+	sb_puts(&b, " --rm --name ");
 	sb_quote(&b, container);
 	/* docker_options is split on blanks: each word is passed on quoted. */
 	char *opts = xstrdup(h->docker_options), *save = NULL;
@@ -204,7 +217,7 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 {
 	struct bjob *s = xmalloc(sizeof *s);
 	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
-	char *text = job_script(model, job, ec), *cmd = start_command(r, id, s->handle);
+	char *text = job_script(model, job, ec), *cmd = start_command(r, id, s->handle, ec);
 	s->job = remote_start_streamed(r, cmd, text, strlen(text));
 	free(text);
 	free(cmd);
@@ -255,12 +268,15 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 	} else {
 		jset_str(job, "handle", s->handle);
 		jset_str(job, "runtime", r->runtime);
-		if (out->s) {
-			out->s[strcspn(out->s, "\n")] = '\0';
+		/* "slot PID GPUS": the waiter, and the GPUs if it has them. */
+		char gpus[256] = "";
+		long pid;
+		const char *l = out->s ? strstr(out->s, "slot ") : NULL;
+		if (l && sscanf(l, "slot %ld %255s", &pid, gpus) == 2) {
 			if (!strcmp(r->runtime, "process"))
-				jset_num(job, "pid", atof(out->s));
-			else
-				jset_str(job, "container_id", out->s);
+				jset_num(job, "pid", (double)pid);
+			if (r->gpu_list && strcmp(gpus, "-"))
+				jset(job, "gpus", shell_gpu_list(gpus));
 		}
 	}
 	remote_job_free(s->job);
@@ -310,8 +326,10 @@ void shell_read_status(const char *host, char *text, struct poll_item *v, size_t
 		char id[ID_LEN + 1] = "", a[32] = "", b[32] = "", rc[32] = "";
 		int off = 0;
 		size_t i;
+		char g[sizeof v->gpus] = "";
 		int run = sscanf(line, "run %35s %31s %31s %31s %n", id, a, b, rc, &off) >= 4;
-		if (!run && (sscanf(line, "file %35s %31s %n", id, a, &off) != 2 || !off))
+		int gpus = !run && sscanf(line, "gpus %35s %255s", id, g) == 2;
+		if (!run && !gpus && (sscanf(line, "file %35s %31s %n", id, a, &off) != 2 || !off))
 			continue;
 		for (i = 0; i < n && strcmp(jstr(v[i].rec, "id"), id); i++)
 			;
@@ -320,7 +338,9 @@ void shell_read_status(const char *host, char *text, struct poll_item *v, size_t
 			continue;
 		}
 		struct poll_item *p = &v[i];
-		if (run) {
+		if (gpus) {
+			snprintf(p->gpus, sizeof p->gpus, "%s", g);
+		} else if (run) {
 			long code;
 			p->answered = 1;
 			p->state = state_word(a);
@@ -486,10 +506,33 @@ int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t
 	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
 }
 
-/* The model code these kinds run (cosmos-transfer1) has no text to video. */
+/* "0,1" as ["0","1"]. */
+cJSON *shell_gpu_list(const char *list)
+{
+	cJSON *a = cJSON_CreateArray();
+	char *copy = xstrdup(list), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		cJSON_AddItemToArray(a, cJSON_CreateString(t));
+	free(copy);
+	return a;
+}
+
+/*
+ * The model code these kinds run (cosmos-transfer1) has no text to video;
+ * a run cannot want more GPUs than the host has (none: any explicit
+ * num_gpus is more).
+ */
 const char *shell_refuses(struct remote *r, const cJSON *req)
 {
-	static char why[160];
+	static char why[200];
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(req, "execution_config");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(ec, "num_gpus");
+	if (r->slots && (n || r->gpu_list) && gpus_wanted(r, ec) > r->ngpus) {
+		int want = gpus_wanted(r, ec);
+		snprintf(why, sizeof why, "wants %d GPU%s%s; host %s has %d", want, want == 1 ? "" : "s",
+		    n ? "" : " (its gpus_per_run)", r->host.name, r->ngpus);
+		return why;
+	}
 	if (strcmp(jstr(req, "model_type"), "generate"))
 		return NULL;
 	snprintf(why, sizeof why, "the %s backend runs cosmos-transfer1, which does not generate from text: "

@@ -18,6 +18,9 @@ int shell_cancel(struct remote *r, const cJSON *rec);
 int shell_log(struct remote *r, const cJSON *rec, int follow);
 int shell_fetch(struct remote *r, const cJSON *rec, const char *name, const char *local, uint64_t size);
 const char *shell_refuses(struct remote *r, const cJSON *req);
+
+/* A GPU list as the host says it ("0,1") as the record keeps it (["0","1"]). */
+cJSON *shell_gpu_list(const char *list);
 int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t n);
 
 /*

@@ -9,7 +9,8 @@
  * pyxis (srun --container-image) or under apptainer (exec --nv).  Staging,
  * poll, cancel, log and fetch are the shell backends' with the runtime
  * "slurm": cosmos-ctl asks squeue once for every job of ours, and maps
- * Slurm's states into cosmos's vocabulary (documented there).
+ * Slurm's states into cosmos's vocabulary (documented there).  A
+ * request's execution_config.num_gpus is its job's GPU count (gres_for).
  *
  * Invariant: every word of the sbatch command is quoted with sb_quote();
  * the --wrap command is built quoted, then quoted whole.
@@ -92,13 +93,58 @@ static char *job_command(const struct host *h, const char *run)
 	return c.s;
 }
 
-/* The sbatch words every job of this host gets, after --job-name. */
-static void sbatch_options(struct sbuf *b, const struct host *h, const char *log)
+/* The GPUs execution_config ec asks for (num_gpus, a whole number >= 1),
+ * or 0: the host's gres says. */
+static int gpus_asked(const cJSON *ec)
+{
+	double n = jnum(ec, "num_gpus", 0);
+	return n >= 1 && n <= 1e6 && n == (int)n ? (int)n : 0;
+}
+
+/*
+ * The job's --gres: the host's gres (default gpu:1), with the count of
+ * its gpu entry made gpus when gpus > 0 and its type kept: gpu:1 ->
+ * gpu:N, gpu:a100:2 -> gpu:a100:N, gpu -> gpu:N.  Each entry of the list
+ * is name[[:type]:count], the count 1 when left out (sbatch(1), --gres;
+ * Slurm's gres.html, "Running Jobs": --gres=gpu:kepler:2).  A gres with
+ * no gpu entry gets one.
+ */
+static char *gres_for(const struct host *h, int gpus)
+{
+	const char *gres = h->gres ? h->gres : "gpu:1";
+	if (gpus <= 0)
+		return xstrdup(gres);
+	struct sbuf b = {0};
+	int done = 0;
+	char *list = xstrdup(gres), *save = NULL;
+	for (char *e = strtok_r(list, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+		sb_puts(&b, b.len ? "," : "");
+		char *count = strrchr(e, ':');
+		if (done || strcspn(e, ":") != 3 || strncmp(e, "gpu", 3)) {
+			sb_puts(&b, e);
+			continue;
+		}
+		if (count && count[1] && strspn(count + 1, "0123456789") == strlen(count + 1))
+			*count = '\0';
+		sb_printf(&b, "%s:%d", e, gpus);
+		done = 1;
+	}
+	if (!done)
+		sb_printf(&b, "%sgpu:%d", b.len ? "," : "", gpus);
+	free(list);
+	return b.s;
+}
+
+/* The sbatch words every job of this host gets, after --job-name; gpus
+ * as for gres_for. */
+static void sbatch_options(struct sbuf *b, const struct host *h, const char *log, int gpus)
 {
 	sb_puts(b, " --chdir=\"$PWD\"");
 	flag(b, "output", log);
 	flag(b, "partition", h->partition);
-	flag(b, "gres", h->gres ? h->gres : "gpu:1");
+	char *gres = gres_for(h, gpus);
+	flag(b, "gres", gres);
+	free(gres);
 	flag(b, "time", h->time_limit);
 	flag(b, "account", h->account);
 	flag(b, "qos", h->qos);
@@ -161,7 +207,7 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	shell_job_file(&b, id, again);
 	sb_puts(&b, "jid=$(sbatch --parsable");
 	flag(&b, "job-name", s->handle);
-	sbatch_options(&b, h, log);
+	sbatch_options(&b, h, log, gpus_asked(ec));
 	sbatch_tail(&b, cmd, jobid);
 	char *text = job_script(model, job, ec);
 	s->job = remote_start_streamed(r, b.s, text, strlen(text));
@@ -224,7 +270,14 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	char *range = max_running > 0 ? xasprintf("0-%d%%%d", n - 1, max_running) : xasprintf("0-%d", n - 1);
 	flag(&b, "array", range);
 	free(range);
-	sbatch_options(&b, h, log);
+	/* The tasks of an array share one --gres: the most GPUs any child
+	 * asks for (the host's gres when none asks). */
+	int gpus = 0;
+	for (int i = 0; i < n; i++) {
+		int g = gpus_asked(ecs[i]);
+		gpus = g > gpus ? g : gpus;
+	}
+	sbatch_options(&b, h, log, gpus);
 	/* Task i's run id is line i+1 of the list, read where the task runs. */
 	struct sbuf w = {0};
 	sb_puts(&w, "i=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" ");

@@ -1,6 +1,7 @@
 /* finish.c - see finish.h. */
 #define _GNU_SOURCE
 #include "finish.h"
+#include "backend_shell.h"
 #include "enhance.h"
 #include "local.h"
 #include "shell.h"
@@ -35,6 +36,15 @@ int finish_safe_name(const char *n)
 	return plain_name(n, (size_t)(slash - n)) && plain_name(slash + 1, strlen(slash + 1));
 }
 
+/* Does the record's job.gpus say list ("0,1")? */
+static int same_gpus(const cJSON *have, const char *list)
+{
+	cJSON *want = shell_gpu_list(list);
+	int same = cJSON_Compare(have, want, 1);
+	cJSON_Delete(want);
+	return same;
+}
+
 cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 {
 	const char *st = jstr(rec, "status");
@@ -61,10 +71,18 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 	if (waits) /* no longer waiting */
 		jset(jobj(p, "job"), "queue_reason", cJSON_CreateNull());
 	if (a->state == RUN_RUNNING) {
+		/* The GPUs it runs on, once the host names them. */
+		int gpus = *a->gpus && !same_gpus(jget(jget(rec, "job"), "gpus"), a->gpus);
 		if (!strcmp(st, "running")) {
 			cJSON_Delete(p);
-			return NULL;
+			if (!gpus)
+				return NULL;
+			p = cJSON_CreateObject();
 		}
+		if (gpus)
+			jset(jobj(p, "job"), "gpus", shell_gpu_list(a->gpus));
+		if (!strcmp(st, "running"))
+			return p;
 		jset_str(p, "status", "running");
 		jset_str(p, "started_at", ts);
 		return p;

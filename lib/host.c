@@ -28,6 +28,7 @@ static const struct field {
 	S("address", address), I("port", port), S("user", user), S("identity", identity),
 	S("known_hosts", known_hosts), B("accept_new", accept_new), S("workdir", workdir),
 	S("image", image), B("sudo", sudo), S("docker_options", docker_options),
+	S("gpus", gpus), I("gpus_per_run", gpus_per_run), I("slots", slots),
 	S("hf_cache", hf_cache), I("connect_timeout", connect_timeout),
 	I("io_timeout", io_timeout), S("backend", backend), S("engine", engine),
 	S("partition", partition), S("gres", gres), S("time_limit", time_limit), S("account", account),
@@ -490,13 +491,45 @@ void host_defaults(struct host *h)
 	if (!h->image)
 		h->image = xstrdup("nvcr.io/nvidia/cosmos/cosmos-transfer1:latest");
 	if (!h->docker_options)
-		h->docker_options = xstrdup("--gpus all --ipc=host --shm-size=8g");
+		h->docker_options = xstrdup("--ipc=host --shm-size=8g");
+	if (!h->gpus)
+		h->gpus = xstrdup("auto");
+	if (!h->gpus_per_run)
+		h->gpus_per_run = 1;
 	if (!h->hf_cache)
 		h->hf_cache = xstrdup("~/.cache/huggingface");
 	if (!h->connect_timeout)
 		h->connect_timeout = 10;
 	if (!h->io_timeout)
 		h->io_timeout = 60;
+}
+
+int host_check_slots(const struct host *h, char *err, size_t errlen)
+{
+	const char *g = h->gpus, *bad = NULL;
+	size_t n = strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789,:_-");
+	if (g[n] || !*g || *g == ',' || g[strlen(g) - 1] == ',' || strstr(g, ",,") || strlen(g) > 2000)
+		bad = "gpus";
+	else if (h->gpus_per_run < 1 || h->gpus_per_run > 64)
+		bad = "gpus_per_run";
+	else if (h->slots < 0 || h->slots > 1024)
+		bad = "slots";
+	if (bad) {
+		snprintf(err, errlen, "host '%s': %s: not %s", shown(h->name), bad,
+		    !strcmp(bad, "gpus") ? "auto, a count, or a list of GPU indices or UUIDs (0,1,3)"
+		    : !strcmp(bad, "slots") ? "a count from 1 to 1024" : "a count from 1 to 64");
+		return -1;
+	}
+	char *opts = xstrdup(h->docker_options ? h->docker_options : ""), *save = NULL;
+	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+		if (!strcmp(t, "--gpus") || !strncmp(t, "--gpus=", 7)) {
+			snprintf(err, errlen, "host '%s': docker_options: no --gpus: each run gets GPUs of its own "
+			    "from the host's gpus key (cosmos(7) HOSTS)", shown(h->name));
+			free(opts);
+			return -1;
+		}
+	free(opts);
+	return 0;
 }
 
 void host_free(struct host *h)

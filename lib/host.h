@@ -41,6 +41,11 @@ struct host {
 	int io_timeout;      /* seconds */
 	char *backend;       /* its kind (backend.h): docker, the default, or local */
 	char *engine;        /* COSMOS_ENGINE for cosmos-job, where the kind passes it */
+	/* GPU slots (docker, local): "auto", a count, or a list of indices
+	 * or UUIDs; what a run takes when its request names no num_gpus; how
+	 * many runs at once on a host without GPUs (0: its processors). */
+	char *gpus;
+	int gpus_per_run, slots;
 	/* slurm: */
 	char *partition, *gres, *time_limit, *account, *qos, *sbatch_options, *container;
 	int max_running;     /* a job array's tasks at once (0: no limit) */
@@ -68,6 +73,10 @@ int host_ssh_complete(struct host *h, char *err, size_t errlen);
 /* The defaults of the keys every shell backend reads (image, docker
  * options, the Hugging Face cache, timeouts). */
 void host_defaults(struct host *h);
+
+/* The GPU slot keys checked (gpus, gpus_per_run, slots, and no --gpus in
+ * docker_options: each run gets its own); -1 with a message in err. */
+int host_check_slots(const struct host *h, char *err, size_t errlen);
 void host_free(struct host *h);
 
 /* The hosts file's path (caller frees). */

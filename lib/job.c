@@ -67,6 +67,9 @@ const char *job_check(const cJSON *req)
 		return "a generate request needs \"spec\".\"prompt\"";
 	if (ec && cJSON_GetObjectItemCaseSensitive(ec, "model") && !jstr(ec, "model"))
 		return "\"execution_config\".\"model\" is not a string";
+	const cJSON *g = ec ? cJSON_GetObjectItemCaseSensitive(ec, "num_gpus") : NULL;
+	if (g && (!cJSON_IsNumber(g) || g->valuedouble != floor(g->valuedouble) || g->valuedouble < 1 || g->valuedouble > 64))
+		return "\"execution_config\".\"num_gpus\" is not a whole number of GPUs from 1 to 64";
 	if (!all_finite(req))
 		return "a number is too large to be a number (such as 1e999)";
 	return NULL;

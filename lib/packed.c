@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static const char *const controls[] = {"vis", "edge", "depth", "seg", NULL};
@@ -34,7 +35,8 @@ static int agree(const cJSON *a, const cJSON *b, const char *k)
 /*
  * Do spec s and execution_config e agree with the first request's on
  * every key they share, that is all but the child's own (and the
- * weights, which its controls carry)?  The reason if not.
+ * weights, which its controls carry, and num_gpus: the batch takes the
+ * most any child asks for)?  The reason if not.
  */
 static const char *differs(const cJSON *s0, const cJSON *e0, const cJSON *s, const cJSON *e)
 {
@@ -42,7 +44,7 @@ static const char *differs(const cJSON *s0, const cJSON *e0, const cJSON *s, con
 	const cJSON *objs[4] = {s0, s, e0, e};
 	for (int k = 0; k < 4; k++)
 		for (const cJSON *m = objs[k] ? objs[k]->child : NULL; m; m = m->next) {
-			if (k < 2 ? per_child(m->string) : !strcmp(m->string, "weights"))
+			if (k < 2 ? per_child(m->string) : !strcmp(m->string, "weights") || !strcmp(m->string, "num_gpus"))
 				continue;
 			if (!agree(s0, s, m->string) || !agree(e0, e, m->string)) {
 				snprintf(why, sizeof why,
@@ -181,6 +183,12 @@ cJSON *packed_request(cJSON *const *reqs, int n, int *bad, const char **why)
 	cJSON *req = !strcmp(m0, "transfer") ? pack_transfer(reqs, n, bad, why) : pack_enhance(reqs, n, bad, why);
 	if (req && jstr(reqs[0], "host"))
 		jset_str(req, "host", jstr(reqs[0], "host"));
+	/* One process for all: the GPUs of the child that wants the most. */
+	double gpus = 0;
+	for (int i = 0; req && i < n; i++)
+		gpus = fmax(gpus, jnum(cJSON_GetObjectItemCaseSensitive(reqs[i], "execution_config"), "num_gpus", 0));
+	if (gpus >= 1)
+		jset_num(jobj(req, "execution_config"), "num_gpus", gpus);
 	return req;
 }
 

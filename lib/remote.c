@@ -499,6 +499,54 @@ int remote_connect(struct remote *r)
  * fresh nonce).  The scripts go along either way (a few KiB): one round
  * trip, where asking first and copying each by SFTP took thirty.
  */
+#define FACTS "cosmos-facts"
+
+/*
+ * The host's GPU slots from what the install printed after FACTS: the
+ * gpus key resolved (auto: the "GPU N: ..." lines of nvidia-smi -L; a
+ * count N: 0..N-1; 0 or none: no GPUs; else the list as it is) and the
+ * slots of a host without GPUs (the key, else its processors).
+ */
+static int read_facts(struct remote *r, char *text)
+{
+	const struct host *h = &r->host;
+	char *p = text ? strstr(text, FACTS "\n") : NULL, *save = NULL;
+	struct sbuf list = {0};
+	long n = 0, nproc = 0, v;
+	int noflock = 0;
+	for (char *l = p ? strtok_r(p, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+		int idx, off = 0;
+		if (!strcmp(l, "noflock"))
+			noflock = 1;
+		else if (sscanf(l, "GPU %d: %n", &idx, &off) == 1 && off && idx >= 0 && idx < 1024)
+			sb_printf(&list, "%s%d", n++ ? "," : "", idx);
+		else if (!strncmp(l, "nproc ", 6) && parse_long(l + 6, &v) == 0 && v > 0)
+			nproc = v;
+	}
+	if (noflock) {
+		snprintf(r->err, sizeof r->err, "%s: no flock(1) on the host (util-linux): its GPU slots need it", h->name);
+		sb_free(&list);
+		return -1;
+	}
+	if (strcmp(h->gpus, "auto")) {
+		sb_free(&list);
+		n = 0;
+		if (parse_long(h->gpus, &v) == 0) {
+			for (long i = 0; i < v && i < 1024; i++)
+				sb_printf(&list, "%s%ld", n++ ? "," : "", i);
+		} else if (strcmp(h->gpus, "none")) {
+			sb_puts(&list, h->gpus);
+			n = 1;
+			for (const char *c = h->gpus; *c; c++)
+				n += *c == ',';
+		}
+	}
+	r->gpu_list = list.s;
+	r->ngpus = (int)n;
+	r->nslots = h->slots ? h->slots : nproc > 0 ? (int)(nproc < 1024 ? nproc : 1024) : 1;
+	return 0;
+}
+
 int remote_install(struct remote *r)
 {
 	struct sbuf cmd = {0}, in = {0}, out = {0}, err = {0}, names = {0};
@@ -536,15 +584,21 @@ int remote_install(struct remote *r)
 	}
 	sb_printf(&in, "printf %%s %s >bashscripts/.new.$$.version && mv -f bashscripts/.new.$$.version bashscripts/.version\n",
 	    version);
-	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs || exit 1; mkdir -p ", r->cd.s);
+	sb_printf(&cmd, "%smkdir -p bashscripts cas runs outputs queue slots || exit 1; mkdir -p ", r->cd.s);
 	sb_quote_home(&cmd, r->host.hf_cache);
 	/* What an upload cut off left (a part no one has written to for an
 	 * hour) goes too. */
 	sb_puts(&cmd, " 2>/dev/null; find cas -name '.*.part*' -mmin +60 -exec rm -f {} + 2>/dev/null;");
 	sb_printf(&cmd, " if [ \"$(cat bashscripts/.version 2>/dev/null)\" = %s ]; "
 	    "then cat >/dev/null; else sh -e; fi", version);
+	if (r->slots)
+		sb_printf(&cmd, " && echo %s && { command -v flock >/dev/null || echo noflock; }%s%s", FACTS,
+		    strcmp(r->host.gpus, "auto") ? "" : " && { nvidia-smi -L 2>/dev/null || true; }",
+		    r->host.slots ? "" : " && echo nproc $(getconf _NPROCESSORS_ONLN)");
 	int st = t_exec(r, cmd.s, in.s, in.len, &out, &err);
 	rc = st ? EX_UNAVAIL : 0;
+	if (!st && r->slots && read_facts(r, out.s) < 0)
+		rc = EX_UNAVAIL;
 	if (st > 0) {
 		if (err.s)
 			err.s[strcspn(err.s, "\n")] = '\0';
@@ -624,6 +678,7 @@ void remote_close_all(void)
 		ssh_close(r->ssh);
 		host_free(&r->host);
 		free(r->engine);
+		free(r->gpu_list);
 		sb_free(&r->cd);
 		free(r->sftp_dir);
 		for (size_t j = 0; j < r->nstaged; j++)

@@ -45,6 +45,12 @@ struct remote {
 	struct stream **streams; /* remote_start_streamed's shells */
 	int nstreams;
 	struct fetcher *fetcher;  /* remote_prefetch's shell */
+	/* GPU slots (cosmos-slot), set by remote_install where slots is set
+	 * before: the host's GPUs ("0,1,3", NULL for none) and how many, and
+	 * on a host without GPUs how many runs at once. */
+	int slots;
+	char *gpu_list;
+	int ngpus, nslots;
 };
 
 /* Where share/cosmos is: $COSMOS_SHARE, else ../share/cosmos beside the program. */
@@ -66,7 +72,10 @@ void remote_close_all(void);
 int remote_connect(struct remote *r);
 
 /* The work dir's layout and our scripts, brought up to date; 0, or
- * EX_UNAVAIL (the host) or EX_STORE (our scripts) with r->err. */
+ * EX_UNAVAIL (the host) or EX_STORE (our scripts) with r->err.  Where
+ * r->slots is set, the same round trip learns the host's GPU slots
+ * (gpu_list, ngpus, nslots: nvidia-smi -L for gpus = auto, the
+ * processors for slots) and that it has flock(1). */
 int remote_install(struct remote *r);
 
 /* Run "cd WORKDIR && TAIL" to its end with in as its stdin (out NULL:

@@ -49,12 +49,21 @@ static const char usage_text[] =
     "usage: cosmos-spec prompt [--name N] [--negative TEXT] TEXT DIR\n"
     "       cosmos-spec transfer [--weights vis=W,edge=W,depth=W,seg=W] [--steps N]\n"
     "           [--guidance G] [--seed S] [--fps F] [--sigma-max X]\n"
-    "           [--blur-strength L] [--canny-threshold L] [PROMPT_ID ...]\n"
+    "           [--blur-strength L] [--canny-threshold L] [--gpus N] [PROMPT_ID ...]\n"
     "       cosmos-spec upscale (--from-run RUN_ID | --video FILE) [--weight W] [--steps N] [--prompt TEXT]\n"
-    "           [--model M] [--param KEY=VALUE ...]\n"
-    "       cosmos-spec enhance [--model pixtral] [--create-new] [PROMPT_ID ...]\n"
+    "           [--model M] [--param KEY=VALUE ...] [--gpus N]\n"
+    "       cosmos-spec enhance [--model pixtral] [--create-new] [--gpus N] [PROMPT_ID ...]\n"
     "       cosmos-spec generate [--model M] [--resolution R] [--aspect A] [--duration S]\n"
     "           [--negative TEXT] [--param KEY=VALUE ...] [PROMPT ...]\n";
+
+/* --gpus N: the run's GPUs (execution_config.num_gpus), 0 for the host's. */
+static long num_gpus;
+
+static void add_gpus(cJSON *ec)
+{
+	if (num_gpus)
+		jset_num(ec, "num_gpus", (double)num_gpus);
+}
 
 static _Noreturn void usage(void)
 {
@@ -295,6 +304,7 @@ static int one_transfer(struct items *it, const char *text, void *arg)
 	jset_str(req, "prompt_id", jstr(p, "id"));
 
 	cJSON *ec = jobj(req, "execution_config");
+	add_gpus(ec);
 	cJSON *w = jobj(ec, "weights");
 	for (int i = 0; i < 4; i++)
 		jset_num(w, controls[i], o->weight[i]);
@@ -341,6 +351,7 @@ static int cmd_transfer(int argc, char **argv)
 		{"sigma-max", required_argument, NULL, 'x'},
 		{"blur-strength", required_argument, NULL, 'b'},
 		{"canny-threshold", required_argument, NULL, 'c'},
+		{"gpus", required_argument, NULL, 'G'},
 		{0, 0, 0, 0},
 	};
 	struct transfer_opts o = {
@@ -358,6 +369,7 @@ static int cmd_transfer(int argc, char **argv)
 		case 'x': o.sigma_max = opt_double("--sigma-max", optarg, 0.001, 80); break;
 		case 'b': o.blur = opt_level("--blur-strength", optarg); break;
 		case 'c': o.canny = opt_level("--canny-threshold", optarg); break;
+		case 'G': num_gpus = opt_long("--gpus", optarg, 1, 64); break;
 		default: usage();
 		}
 	}
@@ -432,6 +444,7 @@ static int emit_upscale(struct items *it, const struct upscale_opts *o, const ch
 		jset_str(ec, "source_run_id", run);
 	jset_num(ec, "control_weight", o->weight);
 	jset_num(ec, "num_steps", (double)o->steps);
+	add_gpus(ec);
 	if (o->prompt)
 		jset_str(ec, "prompt", o->prompt);
 	cJSON *spec = jobj(req, "spec");
@@ -499,6 +512,7 @@ static int cmd_upscale(int argc, char **argv)
 		{"steps", required_argument, NULL, 's'},
 		{"model", required_argument, NULL, 'm'},
 		{"param", required_argument, NULL, 'P'},
+		{"gpus", required_argument, NULL, 'G'},
 		{0, 0, 0, 0},
 	};
 	struct upscale_opts o = {.weight = 0.5, .steps = UPSCALE_STEPS, .params = cJSON_CreateObject()};
@@ -513,6 +527,7 @@ static int cmd_upscale(int argc, char **argv)
 		case 's': o.steps = opt_long("--steps", optarg, 1, 1000); break;
 		case 'm': o.model = opt_model(optarg); break;
 		case 'P': add_param(o.params, optarg); break;
+		case 'G': num_gpus = opt_long("--gpus", optarg, 1, 64); break;
 		default: usage();
 		}
 	}
@@ -656,6 +671,7 @@ static int one_enhance(struct items *it, const char *text, void *arg)
 	cJSON *ec = jobj(req, "execution_config");
 	jset_str(ec, "model", o->model);
 	jset(ec, "create_new", cJSON_CreateBool(o->create_new));
+	add_gpus(ec);
 	jset_str(ec, "original_prompt", ptext);
 	cJSON *item = cJSON_CreateObject();
 	jset_str(item, "name", jstr(p, "id"));
@@ -675,6 +691,7 @@ static int cmd_enhance(int argc, char **argv)
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"create-new", no_argument, NULL, 'c'},
+		{"gpus", required_argument, NULL, 'G'},
 		{0, 0, 0, 0},
 	};
 	struct enhance_opts o = {.model = "pixtral"};
@@ -686,6 +703,8 @@ static int cmd_enhance(int argc, char **argv)
 			o.model = optarg;
 		} else if (c == 'c')
 			o.create_new = 1;
+		else if (c == 'G')
+			num_gpus = opt_long("--gpus", optarg, 1, 64);
 		else
 			usage();
 	}

@@ -2,12 +2,13 @@
 #
 # slurm_prepare (before sshd_start) writes the config; slurm_start then
 # starts munged with its own key and socket, slurmctld and slurmd (node
-# "cosmosnode" with two fake GPUs declared as GRES) with their own
-# slurm.conf, state and spool directories and free ports: nothing is
-# written to /etc.  Clients find the cluster through SLURM_CONF, which the
-# sshd test host's sessions get too (SSHD_SETENV).  slurm_stop stops every
-# daemon by PID.  Needs root (slurmd runs jobs as the SSH user); without
-# it the caller skips.
+# "cosmosnode" with two fake GPUs of type tesla declared as GRES: a job
+# may ask gpu:N or gpu:tesla:N) with their own slurm.conf, state and
+# spool directories and free ports: nothing is written to /etc.  Clients
+# find the cluster through SLURM_CONF, which the sshd test host's
+# sessions get too (SSHD_SETENV).  slurm_stop stops every daemon by PID.
+# Needs root (slurmd runs jobs as the SSH user); without it the caller
+# skips.
 
 slurm_free_port() {
 	local p
@@ -59,11 +60,11 @@ slurm_prepare() {
 		MinJobAge=600
 		MessageTimeout=5
 		ReturnToService=2
-		NodeName=cosmosnode NodeHostname=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 Gres=gpu:2 State=UNKNOWN
+		NodeName=cosmosnode NodeHostname=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 Gres=gpu:tesla:2 State=UNKNOWN
 		PartitionName=gpu Nodes=cosmosnode Default=YES MaxTime=INFINITE State=UP
 	EOF2
 	# Two fake GPUs: any character devices will do with task/none.
-	printf 'NodeName=cosmosnode Name=gpu File=/dev/null\nNodeName=cosmosnode Name=gpu File=/dev/zero\n' >"$SLURM_DIR/gres.conf"
+	printf 'NodeName=cosmosnode Name=gpu Type=tesla File=/dev/null\nNodeName=cosmosnode Name=gpu Type=tesla File=/dev/zero\n' >"$SLURM_DIR/gres.conf"
 	export SLURM_DIR SLURM_CONF=$SLURM_DIR/slurm.conf
 }
 

@@ -195,6 +195,53 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 		"take 1,take 2,take 3,take 4,take 5,"
 }
 
+# A run's GPUs are its job's --gres=gpu[:type]:N: each entry of sbatch's
+# --gres is "name[[:type]:count]" (sbatch(1); Slurm's gres.html, "Running
+# Jobs": --gres=gpu:kepler:2).  squeue's %b is the GRES slurmctld holds
+# for the job ("gres:gpu:2"; "gres/gpu:2" in later Slurm).
+@test "a request's execution_config.num_gpus is its Slurm job's GPU count: Slurm holds gpu:2, and the job completes" {
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | jq -c '.execution_config.num_gpus = 2' | cosmos-submit --host cluster"
+	assert_success
+	id=$(jq -r .id <<<"$output")
+	job=$(jq -r .job.handle <<<"$output")
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	assert_equal "$(squeue -h -t all -j "$job" -o '%T %b' | sed 's,gres[:/],,')" "COMPLETED gpu:2"
+}
+
+@test "a fan-out batch where one child asks 2 GPUs is one sbatch with --gres=gpu:2, for every task" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	{ echo "$req"; jq -c '.execution_config.num_gpus = 2' <<<"$req"; echo "$req"; } >"$BATS_TEST_TMPDIR/reqs"
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr bash -c "COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-batch --host cluster --delay 0 <'$BATS_TEST_TMPDIR/reqs'"
+	assert_success
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	tail -n 1 "$SSHD_DIR/state/sbatch.log" | grep -q -- " --gres=gpu:2 "
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json").json")
+	assert_equal "$(squeue -h -r -j "$job" -o %b | sed 's,gres[:/],,' | uniq -c | tr -s ' ')" " 3 gpu:2"
+	scancel "$job"
+}
+
+# held_gres REQUEST [VAR=VALUE ...]: the GRES Slurm holds for REQUEST's
+# job on cluster (started held, with the host overrides given; cancelled).
+held_gres() {
+	local job
+	job=$(env COSMOS_HOST_SBATCH_OPTIONS=--hold "${@:2}" cosmos-submit --host cluster <<<"$1" | jq -r .job.handle)
+	squeue -h -j "$job" -o %b | sed 's,gres[:/],,'
+	scancel "$job"
+}
+
+@test "num_gpus keeps the type of the host's gres; without it the host's gres is asked as it is" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	two=$(jq -c '.execution_config.num_gpus = 2' <<<"$req")
+	assert_equal "$(held_gres "$two" COSMOS_HOST_GRES=gpu:tesla:1)" gpu:tesla:2
+	assert_equal "$(held_gres "$two" COSMOS_HOST_GRES=gpu)" gpu:2
+	assert_equal "$(held_gres "$req" COSMOS_HOST_GRES=gpu:tesla:1)" gpu:tesla:1
+	assert_equal "$(held_gres "$req")" gpu:1
+}
+
 @test "cancelling one task of an array, then the whole batch" {
 	standin_model sleep 30
 	run --separate-stderr bash -c "for i in 1 2 3; do cosmos-spec upscale --video '$CLIPS/full/color.mp4'; done | cosmos-batch --host cluster-slow --delay 0"
