@@ -13,6 +13,7 @@
  * its kind's table.  Who calls what:
  *	cosmos-submit   stage (through job_stage), start, step, wait, started
  *	cosmos-sync     poll, fetch (through finish_fetch), cancel, log
+ *	cosmos hosts    describe
  *	every program   remote_get (configure, open), remote_close_all (close)
  *
  * A run record keeps "backend" (the kind's name), "host" and
@@ -114,6 +115,14 @@ struct backend {
 	 * first) into jobs_out[i]; NULL where it never was.  One round trip.
 	 */
 	int (*adopt)(struct remote *r, const cJSON *const *recs, cJSON **jobs_out, size_t n);
+	/*
+	 * Optional: the host as cosmos hosts shows it (cosmos(7), BACKENDS),
+	 * added to out, a JSON object, in one round trip: "reachable" and
+	 * what the kind knows (GPUs and who holds them, the line; a
+	 * cluster's nodes; a provider's models).  0, or an exit code class
+	 * with r->err (EX_UNAVAIL: the host did not answer).
+	 */
+	int (*describe)(struct remote *r, cJSON *out);
 };
 
 /* The kind called name (NULL: the default, docker), or NULL. */

@@ -785,6 +785,36 @@ static int fetch(struct remote *r, const cJSON *rec, const char *name, const cha
 	return EX_TEMP;
 }
 
+/*
+ * The provider, the models the host would run (null where it has none,
+ * or the provider runs no such request), and whether the API answers:
+ * one GET of its base URL without the key, any HTTP status counting.
+ */
+static int describe(struct remote *r, cJSON *out)
+{
+	struct state *s = st_of(r);
+	static const char *const types[] = {"generate", "upscale"};
+	jset_str(out, "provider", s->p->name);
+	jset_str(out, "url", s->base);
+	cJSON *models = jobj(out, "models");
+	for (int i = 0; i < 2; i++) {
+		const char *m = s->p->refuses(types[i]) ? NULL : model_of(r, types[i], NULL);
+		jset(models, types[i], m ? cJSON_CreateString(m) : cJSON_CreateNull());
+	}
+	struct http_req q = {.method = "GET", .url = s->base, .anonymous = 1};
+	struct http_req *v[] = {&q};
+	http_run(s->http, v, 1);
+	int answers = q.status > 0;
+	jset(out, "reachable", cJSON_CreateBool(answers));
+	jset(out, "answers", cJSON_CreateBool(answers));
+	if (answers)
+		jset_num(out, "http_status", (double)q.status);
+	else
+		snprintf(r->err, sizeof r->err, "%s: %s", s->base, *q.err ? q.err : "no answer");
+	http_req_free(&q);
+	return answers ? 0 : EX_UNAVAIL;
+}
+
 const struct backend backend_http = {
 	.name = "http",
 	.configure = configure,
@@ -801,6 +831,7 @@ const struct backend backend_http = {
 	.fetch = fetch,
 	.close = close_host,
 	.adopt = adopt,
+	.describe = describe,
 };
 
 const struct provider *provider_find(const char *name)

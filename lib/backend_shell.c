@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 _Static_assert((int)STEP_DONE == (int)SSH_DONE && (int)STEP_MOVED == (int)SSH_MOVED && (int)STEP_BLOCKED == (int)SSH_BLOCKED,
     "remote_step answers in ssh_step's words");
@@ -506,6 +507,217 @@ int shell_adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t
 	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
 }
 
+/* --- describe (cosmos hosts) ------------------------------------------- */
+
+#define HOSTS_MAX 100000 /* entries of each kind kept from one answer */
+
+/* s if it is 1 to max bytes, each printable ASCII and, where only is
+ * given, one of only; else NULL. */
+static const char *field_ok(const char *s, size_t max, const char *only)
+{
+	size_t n = strlen(s);
+	if (!n || n > max)
+		return NULL;
+	for (const char *c = s; *c; c++)
+		if (*c < 0x20 || *c > 0x7e || (only && !strchr(only, *c)))
+			return NULL;
+	return s;
+}
+
+#define WORD_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* A whole number from lo to hi, or NULL (nvidia-smi's "[N/A]"). */
+static cJSON *number_or_null(const char *s, long lo, long hi)
+{
+	long v;
+	return parse_long(s, &v) == 0 && v >= lo && v <= hi ? cJSON_CreateNumber((double)v) : cJSON_CreateNull();
+}
+
+static cJSON *string_or_null(const char *s)
+{
+	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+/* Append item to out's array key, made when absent; at most HOSTS_MAX. */
+static void append(cJSON *out, const char *key, cJSON *item)
+{
+	cJSON *a = cJSON_GetObjectItemCaseSensitive(out, key);
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) >= HOSTS_MAX) {
+		cJSON_Delete(item);
+		return;
+	}
+	cJSON_AddItemToArray(a, item);
+}
+
+/* "INDEX, UUID, USED, TOTAL, UTIL, NAME" (nvidia-smi's CSV, the name
+ * last as it may hold ", "). */
+static cJSON *read_gpu(char *l)
+{
+	char *f[6];
+	int n = 0;
+	f[n++] = l;
+	for (char *c; n < 6 && (c = strstr(f[n - 1], ", ")); n++) {
+		*c = '\0';
+		f[n] = c + 2;
+	}
+	long idx;
+	if (n < 6 || parse_long(f[0], &idx) < 0 || idx < 0 || idx > 1023)
+		return NULL;
+	char *name = f[5];
+	name[strcspn(name, "\r")] = '\0';
+	if (strlen(name) > 96)
+		name[96] = '\0';
+	cJSON *g = cJSON_CreateObject();
+	jset_num(g, "index", (double)idx);
+	jset(g, "uuid", string_or_null(field_ok(f[1], 96, WORD_CHARS "-_:/")));
+	jset(g, "name", string_or_null(field_ok(name, 96, NULL)));
+	jset(g, "memory_used_mib", number_or_null(f[2], 0, 1L << 30));
+	jset(g, "memory_total_mib", number_or_null(f[3], 0, 1L << 30));
+	jset(g, "utilization", number_or_null(f[4], 0, 100));
+	jset(g, "run", cJSON_CreateNull());
+	return g;
+}
+
+/* SINCE (seconds since the epoch) as RFC 3339 UTC, or NULL. */
+static cJSON *since_of(const char *s)
+{
+	long v;
+	struct tm tm;
+	char buf[32];
+	time_t t;
+	if (parse_long(s, &v) < 0 || v < 0 || v > 253402300799L) /* up to 9999 */
+		return cJSON_CreateNull();
+	t = (time_t)v;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return cJSON_CreateNull();
+	return cJSON_CreateString(buf);
+}
+
+/* "NAME|PARTITION|STATE|GRES", sinfo's. */
+static cJSON *read_node(char *l)
+{
+	char *f[4];
+	int n = 0;
+	f[n++] = l;
+	for (char *c; n < 4 && (c = strchr(f[n - 1], '|')); n++) {
+		*c = '\0';
+		f[n] = c + 1;
+	}
+	if (n < 4 || !field_ok(f[0], 128, WORD_CHARS "-_.[],"))
+		return NULL;
+	static const char *const keys[] = {"node", "partition", "state", "gres"};
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < 4; i++)
+		jset(o, keys[i], string_or_null(field_ok(f[i], 256, NULL)));
+	return o;
+}
+
+/* cosmos-ctl hosts's answer; see backend_shell.h. */
+void shell_read_hosts(char *text, cJSON *out)
+{
+	static const char *const keys[] = {"gpus", "holding", "waiting", "nodes"};
+	for (int i = 0; i < 4; i++)
+		if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(out, keys[i])))
+			jset(out, keys[i], cJSON_CreateArray());
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char a[128], b[64], c[16], d[32];
+		int end = 0;
+		cJSON *o;
+		if (!strncmp(l, "gpu ", 4)) {
+			if ((o = read_gpu(l + 4)))
+				append(out, "gpus", o);
+		} else if (!strncmp(l, "node ", 5)) {
+			if ((o = read_node(l + 5)))
+				append(out, "nodes", o);
+		} else if (sscanf(l, "hold %127s %63s %n", a, b, &end) == 2 && !l[end] &&
+		           field_ok(a, 96, WORD_CHARS "-_:") && id_kind(b) == ID_RUN) {
+			o = cJSON_CreateObject();
+			jset_str(o, "slot", a);
+			jset_str(o, "run", b);
+			append(out, "holding", o);
+		} else if (sscanf(l, "wait %63s %15s %15s %31s %n", b, c, a, d, &end) == 4 && !l[end] &&
+		           id_kind(b) == ID_RUN && (!strcmp(a, "gpu") || !strcmp(a, "slot"))) {
+			long need;
+			if (parse_long(c, &need) < 0 || need < 1 || need > 1024)
+				continue;
+			o = cJSON_CreateObject();
+			jset_str(o, "run", b);
+			jset_num(o, strcmp(a, "gpu") ? "slots" : "gpus", (double)need);
+			jset(o, "since", since_of(d));
+			append(out, "waiting", o);
+		}
+	}
+}
+
+/* cosmos-ctl hosts RUNTIME [ARG] in one round trip, its answer into out;
+ * 0 or an exit code class with r->err. */
+int shell_hosts(struct remote *r, const char *arg, cJSON *out)
+{
+	struct sbuf words = {0}, o = {0}, err = {0};
+	sb_puts(&words, "hosts ");
+	sb_quote(&words, r->runtime);
+	if (arg) {
+		sb_puts(&words, " ");
+		sb_quote(&words, arg);
+	}
+	int st = ctl(r, words.s, NULL, 0, &o, &err);
+	if (st > 0)
+		snprintf(r->err, sizeof r->err, "hosts: %s", shell_chomp(&err) ? shown(err.s) : "failed");
+	char none[1] = "";
+	if (st == 0)
+		shell_read_hosts(o.s ? o.s : none, out);
+	sb_free(&words);
+	sb_free(&o);
+	sb_free(&err);
+	return st == 0 ? 0 : st < 0 || st == 4 ? EX_UNAVAIL : EX_SOME;
+}
+
+/* The claim of holding naming GPU g (by index or UUID), taken out of it;
+ * its run, or NULL. */
+static char *claim_of(cJSON *holding, const cJSON *g)
+{
+	char idx[16];
+	snprintf(idx, sizeof idx, "%d", (int)jnum(g, "index", -1));
+	const char *uuid = jstr(g, "uuid");
+	for (cJSON *c = holding ? holding->child : NULL; c; c = c->next) {
+		const char *slot = jstr(c, "slot");
+		if (slot && (!strcmp(slot, idx) || (uuid && !strcmp(slot, uuid)))) {
+			char *run = xstrdup(jstr(c, "run"));
+			cJSON_Delete(cJSON_DetachItemViaPointer(holding, c));
+			return run;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Each GPU with the run holding it; a host without GPUs, its slots and
+ * who holds them (claims no GPU shown names are kept in "holding" too);
+ * the line.  The GPUs are what nvidia-smi shows: all of the host's, also
+ * those its gpus key leaves out.
+ */
+static int describe(struct remote *r, cJSON *out)
+{
+	jset(out, "reachable", cJSON_CreateTrue());
+	int rc = shell_hosts(r, NULL, out);
+	cJSON_DeleteItemFromObjectCaseSensitive(out, "nodes");
+	if (rc)
+		return rc; /* nothing was read */
+	cJSON *holding = cJSON_GetObjectItemCaseSensitive(out, "holding"), *g;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(out, "gpus")) {
+		char *run = claim_of(holding, g);
+		if (run)
+			jset_str(g, "run", run);
+		free(run);
+	}
+	if (!r->gpu_list)
+		jset_num(out, "slots", r->nslots);
+	else if (!cJSON_GetArraySize(holding))
+		cJSON_DeleteItemFromObjectCaseSensitive(out, "holding");
+	return 0;
+}
+
 /* "0,1" as ["0","1"]. */
 cJSON *shell_gpu_list(const char *list)
 {
@@ -542,10 +754,10 @@ const char *shell_refuses(struct remote *r, const cJSON *req)
 
 const struct backend backend_docker = {
 	"docker", configure_docker, open_docker, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt, describe,
 };
 
 const struct backend backend_local = {
 	"local", configure_local, open_local, shell_stage, start, shell_step, shell_wait, started,
-	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
+	NULL, NULL, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt, describe,
 };

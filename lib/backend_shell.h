@@ -51,4 +51,19 @@ const char *shell_chomp(struct sbuf *b);
 void shell_read_status(const char *host, char *text, struct poll_item *v, size_t n);
 void shell_read_adopt(const char *runtime, char *text, const cJSON *const *recs, cJSON **jobs, size_t n);
 
+/*
+ * cosmos-ctl hosts RUNTIME [ARG] (the host for cosmos hosts) in one round
+ * trip, its answer read into out: 0 or an exit code class with r->err.
+ * shell_read_hosts is the reading, apart (as above): "gpu INDEX, UUID,
+ * USED, TOTAL, UTIL, NAME" lines into out's array "gpus" ({index, uuid,
+ * name, memory_used_mib, memory_total_mib, utilization, run: null}),
+ * "hold SLOT ID" into "holding" ({slot, run}), "wait ID NEED gpu|slot
+ * SINCE" into "waiting" ({run, gpus or slots, since: RFC 3339}) and
+ * "node NAME|PARTITION|STATE|GRES" into "nodes"; each array made if
+ * absent, each field bounded and checked (a bad one null, a line without
+ * its key field skipped), and at most 100,000 entries of each.
+ */
+int shell_hosts(struct remote *r, const char *arg, cJSON *out);
+void shell_read_hosts(char *text, cJSON *out);
+
 #endif

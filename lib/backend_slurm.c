@@ -375,7 +375,21 @@ static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, in
 	return rc;
 }
 
+/* The nodes of the host's partition (of every partition, without one)
+ * and their GRES, from one sinfo through cosmos-ctl hosts slurm. */
+static int describe(struct remote *r, cJSON *out)
+{
+	jset(out, "reachable", cJSON_CreateTrue());
+	jset(out, "partition", r->host.partition ? cJSON_CreateString(r->host.partition) : cJSON_CreateNull());
+	int rc = shell_hosts(r, r->host.partition, out);
+	static const char *const none[] = {"gpus", "holding", "waiting"};
+	for (int i = 0; i < 3; i++)
+		cJSON_DeleteItemFromObjectCaseSensitive(out, none[i]);
+	return rc;
+}
+
 const struct backend backend_slurm = {
 	"slurm", configure, open_host, shell_stage, start, shell_step, shell_wait, started,
 	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
+	describe,
 };

@@ -239,6 +239,42 @@ static int read_hosts(const char *want, struct host *h, char *err, size_t errlen
 	return r;
 }
 
+char **host_names(char *err, size_t errlen)
+{
+	char *path = hosts_path(), *line = NULL;
+	FILE *fp = fopen(path, "re");
+	size_t cap = 0, n = 0;
+	char **v = xmalloc(2 * sizeof *v);
+	if (!fp && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(path);
+		free(v);
+		return NULL;
+	}
+	while (fp && getline(&line, &cap, fp) > 0) {
+		char *s = line;
+		for (char *c = s; *c; c++)
+			if (*c == '#' && (c == s || isspace((unsigned char)c[-1]))) {
+				*c = '\0';
+				break;
+			}
+		s = trim(s);
+		size_t len = strlen(s);
+		if (len > 2 && s[0] == '[' && s[len - 1] == ']' && !memchr(s, ']', len - 1)) {
+			v = xrealloc(v, (n + 2) * sizeof *v);
+			v[n++] = xasprintf("%.*s", (int)(len - 2), s + 1);
+		}
+	}
+	if (!n)
+		v[n++] = xstrdup("local");
+	v[n] = NULL;
+	if (fp)
+		fclose(fp);
+	free(line);
+	free(path);
+	return v;
+}
+
 /* Split an ssh_config line into keyword and first argument (quotes kept simple). */
 static int ssh_kv(char *s, char **k, char **v)
 {

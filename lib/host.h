@@ -82,6 +82,11 @@ void host_free(struct host *h);
 /* The hosts file's path (caller frees). */
 char *hosts_path(void);
 
+/* The hosts file's section names in its order, NULL-terminated (caller
+ * frees each and the array); "local" alone when it names none or does
+ * not exist.  NULL with a message in err when it cannot be read. */
+char **host_names(char *err, size_t errlen);
+
 /*
  * The parsers behind host_lookup and host_ssh_complete, each on text
  * already read (so that t/fuzz/ can feed them anything).

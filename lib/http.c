@@ -281,7 +281,7 @@ static int prepare(struct http *h, struct http_req *q)
 		snprintf(q->err, sizeof q->err, "%s", why);
 		return -1;
 	}
-	if (add_auth(h, q->url, &f->hdr, &f->auth, why, sizeof why) < 0) {
+	if (!q->anonymous && add_auth(h, q->url, &f->hdr, &f->auth, why, sizeof why) < 0) {
 		snprintf(q->err, sizeof q->err, "%s", why);
 		return -1;
 	}

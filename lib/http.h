@@ -61,6 +61,7 @@ struct http_req {
 	const char *body;        /* JSON, or NULL */
 	const char *upload_file; /* or: multipart "content" from this file */
 	const char *upload_name; /* its filename */
+	int anonymous;           /* send no key, whatever the host */
 	/* out */
 	long status;             /* 0: no answer */
 	int sent;                /* the request may have reached the server */

@@ -13,11 +13,14 @@
  *	cosmos retry [--any] [--max-attempts N] RUN ...
  *	                                cosmos-submit --retry; a batch:
  *	                                cosmos-batch --retry-failed
+ *	cosmos hosts [NAME ...]         each host's describe (backend.h)
  *
  * Invariants:
  *  - It only composes the small programs (found beside it, else on PATH);
  *    every record it shows was printed by one of them, and their exit
- *    status is its own.
+ *    status is its own.  The one exception is hosts, which keeps no
+ *    record: it opens each host itself (remote_get), one at a time, and
+ *    asks it once.
  *  - On a terminal it draws tables (colour unless NO_COLOR is set) and
  *    progress on stderr; with --json, or when stdout is not a terminal,
  *    it prints the programs' JSON lines unchanged.
@@ -31,10 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
+#include "host.h"
 #include "record.h"
+#include "remote.h"
 #include "store.h"
 #include "shell.h"
 #include "util.h"
@@ -63,6 +69,8 @@ static _Noreturn void usage(int code)
 	    "  kill RUN ...                cancel runs\n"
 	    "  retry [--any] [--max-attempts N] RUN ...   new attempts of failed runs\n"
 	    "                              (a batch: of its failed children)\n"
+	    "  hosts [NAME ...]            each host (default: all): its GPUs, who holds them,\n"
+	    "                              the runs waiting; a cluster's nodes; an API's models\n"
 	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest\n"
 	    "\n"
 	    "Options --host NAME and --delay MS go to cosmos-submit.  See cosmos(1).\n");
@@ -413,6 +421,185 @@ static int retry(int argc, char **argv)
 	return rc;
 }
 
+/* --- hosts ---------------------------------------------------------------- */
+
+/* n as text, or "?" for null. */
+static const char *num(const cJSON *o, const char *key, char buf[24])
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!cJSON_IsNumber(v))
+		return "?";
+	snprintf(buf, 24, "%.0f", v->valuedouble);
+	return buf;
+}
+
+static const char *str_or(const cJSON *o, const char *key, const char *dflt)
+{
+	return jstr(o, key) ? jstr(o, key) : dflt;
+}
+
+/* An RFC 3339 time as the local time of day, with the date when not today. */
+static void when(const char *ts, char *buf, size_t len)
+{
+	long long secs;
+	time_t t, now = time(NULL);
+	struct tm tm, today;
+	if (timestamp_parse(ts, &secs) < 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	t = (time_t)secs;
+	localtime_r(&t, &tm);
+	localtime_r(&now, &today);
+	strftime(buf, len, tm.tm_yday == today.tm_yday && tm.tm_year == today.tm_year ? "%H:%M:%S" : "%Y-%m-%d %H:%M",
+	    &tm);
+}
+
+static const char *plural(int n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/* One host as describe left it, for a person. */
+static void show_host(const cJSON *h)
+{
+#define MEMBER(key) cJSON_GetObjectItemCaseSensitive(h, key)
+	const cJSON *gpus = MEMBER("gpus"), *hold = MEMBER("holding"), *wait = MEMBER("waiting"),
+	            *nodes = MEMBER("nodes"), *reach = MEMBER("reachable"), *e;
+#undef MEMBER
+	int ng = cJSON_GetArraySize(gpus), nw = cJSON_GetArraySize(wait);
+	char a[24], b[24];
+	if (jstr(h, "backend"))
+		printf("%s (%s): ", str_or(h, "host", "?"), jstr(h, "backend"));
+	else
+		printf("%s: ", str_or(h, "host", "?"));
+	if (!cJSON_IsTrue(reach)) {
+		printf("%s%s%s: %s\n", paint("failed"), reach ? "unreachable" : "not usable", color ? "\033[0m" : "",
+		    str_or(h, "error", "no message"));
+		return;
+	}
+	if (jstr(h, "provider")) {
+		printf("%s at %s, answers (HTTP %s)\n", jstr(h, "provider"), str_or(h, "url", "?"), num(h, "http_status", a));
+		for (e = jget(h, "models") ? jget(h, "models")->child : NULL; e; e = e->next)
+			printf("  %-9s %s\n", e->string, cJSON_IsString(e) ? e->valuestring : "none");
+	} else if (nodes) {
+		int nn = cJSON_GetArraySize(nodes);
+		printf("%d %s", nn, plural(nn, "node", "nodes"));
+		if (jstr(h, "partition"))
+			printf(" in partition %s", jstr(h, "partition"));
+		/* How many in each state, in the order first seen. */
+		const char *sep = ": ";
+		cJSON_ArrayForEach(e, nodes) {
+			const char *st = str_or(e, "state", "?");
+			const cJSON *f;
+			int seen = 0, k = 0;
+			cJSON_ArrayForEach(f, nodes) {
+				if (f == e)
+					break;
+				seen |= !strcmp(str_or(f, "state", "?"), st);
+			}
+			if (seen)
+				continue;
+			cJSON_ArrayForEach(f, nodes)
+				k += !strcmp(str_or(f, "state", "?"), st);
+			printf("%s%d %s", sep, k, st);
+			sep = ", ";
+		}
+		puts("");
+		cJSON_ArrayForEach(e, nodes)
+			printf("  %-16s %-12s %-12s %s\n", str_or(e, "node", "?"), str_or(e, "partition", "?"),
+			    str_or(e, "state", "?"), str_or(e, "gres", "-"));
+	} else {
+		if (cJSON_GetObjectItemCaseSensitive(h, "slots"))
+			printf("no GPUs, %d of %s slots held", cJSON_GetArraySize(hold), num(h, "slots", a));
+		else
+			printf("%d %s", ng, plural(ng, "GPU", "GPUs"));
+		printf(", %d %s waiting\n", nw, plural(nw, "run", "runs"));
+		int wname = 4;
+		cJSON_ArrayForEach(e, gpus)
+			if ((int)strlen(str_or(e, "name", "?")) > wname)
+				wname = (int)strlen(str_or(e, "name", "?"));
+		cJSON_ArrayForEach(e, gpus) {
+			char mem[64];
+			snprintf(mem, sizeof mem, "%s/%s MiB", num(e, "memory_used_mib", a), num(e, "memory_total_mib", b));
+			printf("  GPU %-2s %-*s  %16s  %3s%%  %s\n", num(e, "index", b), wname, str_or(e, "name", "?"), mem,
+			    num(e, "utilization", a), str_or(e, "run", "free"));
+		}
+		cJSON_ArrayForEach(e, hold)
+			printf("  slot %-4s %s\n", str_or(e, "slot", "?"), str_or(e, "run", "?"));
+		cJSON_ArrayForEach(e, wait) {
+			char t[32];
+			int n = (int)jnum(e, "gpus", jnum(e, "slots", 1));
+			when(jstr(e, "since"), t, sizeof t);
+			if (cJSON_GetObjectItemCaseSensitive(e, "gpus"))
+				printf("  waiting: %s wants %d %s since %s\n", str_or(e, "run", "?"), n, plural(n, "GPU", "GPUs"), t);
+			else
+				printf("  waiting: %s wants a slot since %s\n", str_or(e, "run", "?"), t);
+		}
+	}
+	if (jstr(h, "error"))
+		printf("  error: %s\n", jstr(h, "error"));
+}
+
+/*
+ * cosmos hosts [NAME ...]: each host (default: every section of the hosts
+ * file) opened and asked once, one after another, and closed; a JSON line
+ * or a panel each, as it comes.  A host that cannot be reached is shown
+ * so, and the next is asked: 4 at the end.
+ */
+static int hosts(int argc, char **argv)
+{
+	char err[512];
+	char **names = NULL;
+	int rc = 0;
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] == '-') {
+			warnx_("hosts: unknown option '%s'", shown(argv[i]));
+			return EX_USAGE_;
+		}
+	if (!argc && !(names = host_names(err, sizeof err))) {
+		warnx_("%s", err);
+		return EX_STORE;
+	}
+	for (int i = 0; names ? names[i] != NULL : i < argc; i++) {
+		const char *name = names ? names[i] : argv[i];
+		cJSON *o = cJSON_CreateObject();
+		struct remote *r = remote_get(name, err, sizeof err);
+		jset_str(o, "host", r ? r->host.name : name);
+		if (!r) {
+			jset_str(o, "error", err);
+			rc = exit_worst(rc, EX_SOME);
+		} else {
+			jset_str(o, "backend", r->ops->name);
+			int st = r->failed ? r->code : 0;
+			if (!st && r->ops->describe) {
+				*r->err = '\0';
+				st = r->ops->describe(r, o);
+			} else if (!st)
+				jset(o, "reachable", cJSON_CreateTrue());
+			if (st) {
+				if (r->failed || st == EX_UNAVAIL)
+					jset(o, "reachable", cJSON_CreateFalse());
+				jset_str(o, "error", *r->err ? r->err : "failed");
+				rc = exit_worst(rc, st);
+			}
+		}
+		remote_close_all();
+		if (json) {
+			char *line = cJSON_PrintUnformatted(o);
+			puts(line);
+			free(line);
+		} else
+			show_host(o);
+		fflush(stdout);
+		cJSON_Delete(o);
+	}
+	for (int i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
 /* Does an upscale name its source (--from-run, --video, either form)? */
 static int has_source(int argc, char **argv)
 {
@@ -532,6 +719,8 @@ int main(int argc, char **argv)
 		rc = retry(argc, argv);
 	} else if (!strcmp(cmd, "kill")) {
 		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
+	} else if (!strcmp(cmd, "hosts")) {
+		rc = hosts(argc, argv);
 	} else {
 		/* cosmos CMD: run cosmos-CMD, as git does. */
 		char *name = xasprintf("cosmos-%s", cmd), *p = sibling(name);

@@ -294,3 +294,19 @@ held_gres() {
 	assert_equal "$(squeue -h -r -j "$job" -o %i | wc -l)" 1000
 	scancel "$job"
 }
+
+@test "cosmos hosts: the partition's nodes with their state and GRES, from one sinfo" {
+	cmds=$(grep -c 'Starting session: command' "$SSHD_DIR/sshd.log" || true)
+	run cosmos hosts cluster cluster-slow
+	assert_success
+	# Each host: the install and one cosmos-ctl hosts (one sinfo).
+	assert_equal "$(( $(grep -c 'Starting session: command' "$SSHD_DIR/sshd.log") - cmds ))" 4
+	assert_equal "$(jq -c '[.host, .backend, .reachable, .partition, [.nodes[] | [.node, .gres]]]' <<<"$output" | tr '\n' ' ')" \
+		'["cluster","slurm",true,"gpu",[["cosmosnode","gpu:tesla:2"]]] ["cluster-slow","slurm",true,null,[["cosmosnode","gpu:tesla:2"]]] '
+	assert_equal "$(jq -r '.nodes[] | .partition' <<<"$output" | sort -u | tr '\n' ' ')" "gpu* "
+	assert_equal "$(jq -r '.nodes[] | .state' <<<"$output" | grep -cvE '^(idle|mixed|allocated)$')" 0
+	run script -qec "NO_COLOR=1 cosmos hosts cluster" /dev/null
+	assert_success
+	assert_line --index 0 --regexp $'^cluster \\(slurm\\): 1 node in partition gpu: 1 (idle|mixed|allocated)\r$'
+	assert_line --index 1 --regexp $'^  cosmosnode +gpu\\* +(idle|mixed|allocated) +gpu:tesla:2\r$'
+}

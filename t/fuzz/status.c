@@ -3,9 +3,11 @@
  * status for three runs (shell_read_status), then what cosmos-sync does
  * with each answer (finish_judge, and the files' names, a packed batch's
  * video_<i>/ among them: packed_index); and adopt
- * (shell_read_adopt), for a slurm host and a docker host.  Slurm's
- * squeue and sacct are read by cosmos-ctl on the host; their states
- * reach this side as these lines.
+ * (shell_read_adopt), for a slurm host and a docker host; and hosts
+ * (shell_read_hosts: GPUs, claims, the line, a cluster's nodes), each
+ * entry printed as cosmos hosts --json prints it.  Slurm's squeue, sacct and
+ * sinfo are read by cosmos-ctl on the host; what they say reaches this
+ * side as these lines.
  */
 #include "fuzz.h"
 #include "backend_shell.h"
@@ -57,6 +59,17 @@ static void adopt(const char *text, const char *runtime)
 	free(t);
 }
 
+static void hosts(const char *text)
+{
+	char *t = strdup(text);
+	cJSON *out = cJSON_CreateObject();
+	shell_read_hosts(t, out);
+	char *line = cJSON_PrintUnformatted(out);
+	free(line);
+	cJSON_Delete(out);
+	free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!recs[0])
@@ -66,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	status(text);
 	adopt(text, "slurm");
 	adopt(text, "docker");
+	hosts(text);
 	free(text);
 	return 0;
 }
