@@ -340,7 +340,10 @@ void shell_read_status(const char *host, char *text, struct poll_item *v, size_t
 		}
 		struct poll_item *p = &v[i];
 		if (gpus) {
-			snprintf(p->gpus, sizeof p->gpus, "%s", g);
+			if (!host_gpu_list_ok(g))
+				warnx_("%s: %s: refusing GPU list '%s'", host, id, shown(g));
+			else
+				snprintf(p->gpus, sizeof p->gpus, "%s", g);
 		} else if (run) {
 			long code;
 			p->answered = 1;

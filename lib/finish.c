@@ -88,6 +88,9 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 		return p;
 	}
 	jset_str(p, "completed_at", ts);
+	/* Ended before a poll saw it run: the GPUs it ran on all the same. */
+	if (*a->gpus && !same_gpus(jget(jget(rec, "job"), "gpus"), a->gpus))
+		jset(jobj(p, "job"), "gpus", shell_gpu_list(a->gpus));
 	if (a->state == RUN_ENDED && a->code >= 0) {
 		jset_num(p, "exit_code", a->code);
 		jset_str(p, "status", a->code == 0 ? "completed" : "failed");

@@ -540,11 +540,16 @@ void host_defaults(struct host *h)
 		h->io_timeout = 60;
 }
 
+int host_gpu_list_ok(const char *g)
+{
+	size_t n = strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789,:_-");
+	return !g[n] && *g && *g != ',' && g[n - 1] != ',' && !strstr(g, ",,") && n <= 2000;
+}
+
 int host_check_slots(const struct host *h, char *err, size_t errlen)
 {
-	const char *g = h->gpus, *bad = NULL;
-	size_t n = strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789,:_-");
-	if (g[n] || !*g || *g == ',' || g[strlen(g) - 1] == ',' || strstr(g, ",,") || strlen(g) > 2000)
+	const char *bad = NULL;
+	if (!host_gpu_list_ok(h->gpus))
 		bad = "gpus";
 	else if (h->gpus_per_run < 1 || h->gpus_per_run > 64)
 		bad = "gpus_per_run";

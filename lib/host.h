@@ -74,6 +74,9 @@ int host_ssh_complete(struct host *h, char *err, size_t errlen);
  * options, the Hugging Face cache, timeouts). */
 void host_defaults(struct host *h);
 
+/* Is g a list of GPU indices or UUIDs ("0,1", "GPU-...,GPU-...")? */
+int host_gpu_list_ok(const char *g);
+
 /* The GPU slot keys checked (gpus, gpus_per_run, slots, and no --gpus in
  * docker_options: each run gets its own); -1 with a message in err. */
 int host_check_slots(const struct host *h, char *err, size_t errlen);

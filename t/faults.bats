@@ -544,3 +544,60 @@ bounded() {
 	sync_wait
 	fault_home
 }
+
+# GPU slots under kills (#19): FAULT_N times, four one-GPU transfers sent
+# to a host with two stand-in GPUs, then a random one of the host's
+# waiters (cosmos-slot, waiting or holding a running run's GPUs) or the
+# submit itself SIGKILLed at a random point.  Then: no two runs that ran
+# at once shared a GPU (the stand-in model's own log), every run ends
+# (none left waiting behind a dead waiter), nothing is left in the line.
+gpu_kills() {
+	local st=$1 k p pids waiters=0 submits=0
+	echo 2 >"$st/gpus"
+	echo 0.3 >"$st/model-sleep"
+	chmod 644 "$st/gpus" "$st/model-sleep"
+	rm -f "$st/intervals"
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	for k in $(seq "$FAULT_N"); do
+		for _ in 1 2 3 4; do cosmos-spec transfer "$p"; done >"$BATS_TEST_TMPDIR/reqs"
+		cosmos-submit <"$BATS_TEST_TMPDIR/reqs" >/dev/null 2>&1 &
+		sleep "$(MAX_MS=1500 fault_delay)"
+		if ((k % 3 == 0)); then
+			kill -KILL $! 2>/dev/null && submits=$((submits + 1))
+		else
+			pids=($(pgrep -f 'cosmos-slot __wait' || true))
+			((${#pids[@]} == 0)) || { kill -KILL "${pids[RANDOM % ${#pids[@]}]}" 2>/dev/null && waiters=$((waiters + 1)); }
+		fi
+		wait $! 2>/dev/null || true
+	done
+	sync_wait 1
+	run jq -r 'select(.status | test("pending|submitted|running")) | .id' "$COSMOS_DIR"/runs/rs_*.json
+	for id in $output; do # a submit killed before it sent the run's job
+		[ ! -e "$JOBS/runs/$id.sh" ] || fail "$id: its job is on the host, yet it never ended"
+	done
+	run sh -c "sort -k3,3n -k1,1 '$st/intervals' | awk '
+		\$1 == \"start\" { n = split(\$4, d, \",\"); for (i = 1; i <= n; i++) { if (d[i] in busy) print \$2 \" shares GPU \" d[i]; busy[d[i]] = 1 } }
+		\$1 == \"end\" { n = split(\$4, d, \",\"); for (i = 1; i <= n; i++) delete busy[d[i]] }'"
+	assert_output ""
+	assert_equal "$(find "$JOBS/queue" -type f ! -name '.*' | wc -l)" 0
+	local line="$2: $FAULT_N kills tried, $waiters landed on a waiter and $submits on a submit mid-work; $(grep -c '^start' "$st/intervals") runs started, $(cosmos-manifest --status completed --count) completed, $(cosmos-manifest --status failed --count) failed (their waiter killed before they started), none on a GPU another held, none left waiting"
+	echo "# $line" >&3
+	[ -z "${FAULT_REPORT:-}" ] || echo "$line" >>"$FAULT_REPORT"
+}
+
+@test "GPU slots (local): waiters and submits SIGKILLed at random: never two runs on one GPU, none left waiting" {
+	use_local
+	export STANDIN_STATE=$BATS_TEST_TMPDIR/st COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model
+	mkdir -p "$STANDIN_STATE" "$BATS_TEST_TMPDIR/bin"
+	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_TEST_TMPDIR/bin/nvidia-smi"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH gpu_kills "$STANDIN_STATE" "gpu slots, local"
+}
+
+@test "GPU slots (SSH host, docker): the same" {
+	use_ssh
+	export COSMOS_HOST_DOCKER_OPTIONS="-e COSMOS_ENGINE=$SSHD_DIR/bin/model"
+	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/"
+	chmod 755 "$SSHD_DIR/bin/nvidia-smi"
+	gpu_kills "$SSHD_DIR/state" "gpu slots, SSH host"
+	rm -f "$SSHD_DIR/bin/nvidia-smi" "$SSHD_DIR/state/gpus" "$SSHD_DIR/state/model-sleep"
+}
