@@ -72,7 +72,7 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 		jset(jobj(p, "job"), "queue_reason", cJSON_CreateNull());
 	if (a->state == RUN_RUNNING) {
 		/* The GPUs it runs on, once the host names them. */
-		int gpus = *a->gpus && !same_gpus(jget(jget(rec, "job"), "gpus"), a->gpus);
+		int gpus = *a->gpus && !same_gpus(cJSON_GetObjectItemCaseSensitive(jget(rec, "job"), "gpus"), a->gpus);
 		if (!strcmp(st, "running")) {
 			cJSON_Delete(p);
 			if (!gpus)
@@ -89,7 +89,7 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec)
 	}
 	jset_str(p, "completed_at", ts);
 	/* Ended before a poll saw it run: the GPUs it ran on all the same. */
-	if (*a->gpus && !same_gpus(jget(jget(rec, "job"), "gpus"), a->gpus))
+	if (*a->gpus && !same_gpus(cJSON_GetObjectItemCaseSensitive(jget(rec, "job"), "gpus"), a->gpus))
 		jset(jobj(p, "job"), "gpus", shell_gpu_list(a->gpus));
 	if (a->state == RUN_ENDED && a->code >= 0) {
 		jset_num(p, "exit_code", a->code);

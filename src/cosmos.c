@@ -199,9 +199,17 @@ static void show_line(const char *l, void *arg)
 		                   : jstr(out, "enhanced_prompt") ? jstr(out, "enhanced_prompt")
 		                   : jstr(r, "reason") ? jstr(r, "reason")
 		                   : jstr(jget(r, "job"), "queue_reason") ? jstr(jget(r, "job"), "queue_reason") : "";
+		/* A running run: the GPUs it holds. */
+		struct sbuf gpus = {0};
+		const cJSON *g, *list = cJSON_GetObjectItemCaseSensitive(jget(r, "job"), "gpus");
+		cJSON_ArrayForEach(g, list)
+			if (cJSON_IsString(g) && st && !strcmp(st, "running"))
+				sb_printf(&gpus, "%s%s", gpus.len ? "," : cJSON_GetArraySize(list) > 1 ? "GPUs " : "GPU ",
+				    g->valuestring);
 		printf("%-35s  %-9s  %s%-10s%s  %-8s  %-19.19s  %s\n", id, jstr(r, "model_type") ? jstr(r, "model_type") : "",
 		    paint(st), st ? st : "", *paint(st) ? "\033[0m" : "", jstr(r, "host") ? jstr(r, "host") : "",
-		    created ? created : "", detail);
+		    created ? created : "", *detail || !gpus.s ? detail : gpus.s);
+		sb_free(&gpus);
 	}
 	cJSON_Delete(r);
 }

@@ -129,6 +129,9 @@ started() { awk '$1 == "start" { print $2 }' "$STANDIN_STATE/intervals"; }
 	echo 3 >"$STANDIN_STATE/model-sleep"
 	run bash -c "$(declare -f requests make_prompt); requests 3 | cosmos-submit --delay 1"
 	readarray -t id < <(jq -r .id <<<"$output")
+	cosmos-sync >/dev/null
+	run cosmos-sync # nothing has changed since: no record written again
+	assert_output ""
 	run cosmos kill "${id[1]}"
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/${id[1]}.json")" cancelled

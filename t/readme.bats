@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Every README example that can run here: the blocks tagged tour-local,
-# tour-make, tour-host, tour-slurm and tour-http, run in order, as written.
+# tour-make, tour-host, tour-gpu, tour-slurm and tour-http, run in order,
+# as written.
 
 load helper
 load sshd
@@ -27,6 +28,7 @@ tour_dir() {
 	[ "$(readme_blocks tour-local | grep -c .)" -ge 10 ]
 	[ "$(readme_blocks tour-make | grep -c .)" -ge 5 ]
 	[ "$(readme_blocks tour-host | grep -c .)" -ge 5 ]
+	[ "$(readme_blocks tour-gpu | grep -c .)" -ge 5 ]
 }
 
 @test "README: the tour on this machine runs as written" {
@@ -67,6 +69,24 @@ tour_dir() {
 	assert_line --regexp '"host":"gpu1"'
 	assert_line --regexp '"uploaded":0'
 	assert_line "[COSMOS_COMPLETE] exit_code=0"
+}
+
+@test "README: the GPU slots tour runs as written against the test host with two stand-in GPUs" {
+	sshd_start
+	sed -i 's/^\[testhost\]/[gpu1]/' "$COSMOS_CONFIG"
+	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/"
+	echo 2 >"$SSHD_DIR/state/gpus"
+	standin_model sleep 2
+	tour_dir
+	readme_blocks tour-gpu >tour.sh
+	run bash -e -o pipefail tour.sh
+	sshd_stop
+	assert_success
+	assert_output --partial '"queue_reason":"waiting for 1 GPU, 1st in line"'
+	assert_output --partial '"queue_reason":"waiting for 1 GPU, 4th in line"'
+	assert_output --regexp '"gpus":\[\{"index":0,[^]]*"run":"rs_[0-9a-f]{32}"\},\{"index":1,[^]]*"run":"rs_[0-9a-f]{32}"\}\]'
+	assert_output --partial '"waiting":[{"run":"rs_'
+	assert_equal "$(grep -cP '^rs_[0-9a-f]{32}\tcompleted\t[01]$' <<<"$output")" 6
 }
 
 @test "README: the Slurm tour runs as written against the test cluster" {

@@ -1,9 +1,10 @@
 #!/bin/bash
 # GPU slots: N (64) one-second runs on the loopback test host with G (4)
 # stand-in GPUs (t/standin/nvidia-smi, docker and model), sent by one
-# cosmos-submit, against the same N one-second jobs run by xargs -P G on
-# the host itself: the best any queue can do there, measured in the same
-# run.  From the stand-in model's own log (start/end, ms, GPUs):
+# cosmos-submit, and the same on this machine's process runtime (no
+# docker: what is left is cosmos's own queue), against the same N
+# one-second jobs run by xargs -P G: the best any queue can do there,
+# measured in the same run.  From the stand-in model's own log (start/end, ms, GPUs):
 #   makespan  first start to last end, against the ideal: N/G times the
 #             runs' mean length as the model logged it (a run is its
 #             one-second sleep and the model's own few ms), and against
@@ -58,19 +59,36 @@ seq "$N" | xargs -P "$G" -I{} sh -c '
 	printf "end x{} %s -\n" "$(date +%s%3N)" >>"$1"' sh "$SSHD_DIR/xargs.log"
 read -r xm xmed xp90 xmean <<<"$(stats "$SSHD_DIR/xargs.log")"
 
-rm -f "$SSHD_DIR/state/intervals"
-t0=$(date +%s.%N)
-"$BIN/cosmos-submit" --host testhost <"$SSHD_DIR/reqs" >"$SSHD_DIR/recs"
-"$BIN/cosmos-sync" --wait --interval 1 >/dev/null
-t1=$(date +%s.%N)
-ok=$("$BIN/cosmos-manifest" --status completed --count)
-read -r cm cmed cp90 cmean <<<"$(stats "$SSHD_DIR/state/intervals")"
-peak=$(sort -k3,3n -k1,1 "$SSHD_DIR/state/intervals" | awk '$1 == "start" { if (++n > m) m = n } $1 == "end" { n-- } END { print m }')
-awk -v n="$N" -v g="$G" -v ok="$ok" -v peak="$peak" -v wall="$(echo "$t1 - $t0" | bc)" \
-    -v cm="$cm" -v cmed="$cmed" -v cp90="$cp90" -v cmean="$cmean" -v xm="$xm" -v xmed="$xmed" -v xp90="$xp90" 'BEGIN {
-	ideal = n / g * cmean
-	printf "%d one-second runs on %d GPUs: %d completed, at most %d at once; %.1f s from submit to the last synced\n", n, g, ok, peak, wall
-	printf "makespan: cosmos %.2f s, xargs -P %d %.2f s, ideal %.2f s (%d x %.3f s runs on %d GPUs)\n", cm, g, xm, ideal, n, cmean, g
-	printf "ratio: ideal/makespan %.3f (goal >= 0.95); xargs/cosmos %.3f\n", ideal / cm, xm / cm
-	printf "hand-off (a run ends, the next starts on its GPU): median %d ms, p90 %d ms; xargs median %d ms, p90 %d ms (goal: median <= 50 ms)\n", cmed, cp90, xmed, xp90
-}'
+# one NAME STATE_DIR [cosmos-submit options]: the N runs through one
+# submit and a sync --wait; prints the figures line.
+one() {
+	local name=$1 st=$2 t0 t1 ok cm cmed cp90 cmean peak
+	shift 2
+	rm -f "$st/intervals"
+	t0=$(date +%s.%N)
+	"$BIN/cosmos-submit" "$@" <"$SSHD_DIR/reqs" >/dev/null
+	"$BIN/cosmos-sync" --wait --interval 1 >/dev/null
+	t1=$(date +%s.%N)
+	ok=$("$BIN/cosmos-manifest" --status completed --count)
+	read -r cm cmed cp90 cmean <<<"$(stats "$st/intervals")"
+	peak=$(sort -k3,3n -k1,1 "$st/intervals" | awk '$1 == "start" { if (++n > m) m = n } $1 == "end" { n-- } END { print m }')
+	awk -v name="$name" -v n="$N" -v g="$G" -v ok="$ok" -v peak="$peak" -v wall="$(echo "$t1 - $t0" | bc)" \
+	    -v cm="$cm" -v cmed="$cmed" -v cp90="$cp90" -v cmean="$cmean" -v xm="$xm" 'BEGIN {
+		ideal = n / g * cmean
+		printf "%s: %d one-second runs on %d GPUs: %d completed, at most %d at once; %.1f s from submit to the last synced\n", name, n, g, ok, peak, wall
+		printf "  makespan %.2f s; ideal %.2f s (%d x %.3f s runs on %d GPUs); xargs -P %d %.2f s\n", cm, ideal, n, cmean, g, g, xm
+		printf "  ratio: ideal/makespan %.3f (goal >= 0.95); xargs/cosmos %.3f\n", ideal / cm, xm / cm
+		printf "  hand-off (a run ends, the next starts on its GPU): median %d ms, p90 %d ms (goal: median <= 50 ms)\n", cmed, cp90
+	}'
+}
+
+printf 'xargs -P %d: makespan %.2f s; hand-off median %d ms, p90 %d ms\n' "$G" "$xm" "$xmed" "$xp90"
+[ -n "${GPUS_LOCAL_ONLY:-}" ] || one "docker host over SSH" "$SSHD_DIR/state" --host testhost
+# This machine: the process runtime, the stand-in nvidia-smi on PATH.
+mkdir -p "$SSHD_DIR/local-state" "$SSHD_DIR/local-bin"
+cp "$SSHD_DIR/state/gpus" "$SSHD_DIR/state/model-sleep" "$SSHD_DIR/local-state/"
+ln -s "$ROOT/t/standin/nvidia-smi" "$SSHD_DIR/local-bin/nvidia-smi"
+export COSMOS_DIR=$SSHD_DIR/store-local
+PATH=$SSHD_DIR/local-bin:$PATH STANDIN_STATE=$SSHD_DIR/local-state COSMOS_LOCAL_RUNTIME=process \
+	COSMOS_LOCAL_ENGINE=$ROOT/t/standin/model one "this machine, process runtime" "$SSHD_DIR/local-state" --host local
+[ -z "${GPUS_KEEP:-}" ] || cp "$SSHD_DIR/local-state/intervals" "$GPUS_KEEP"
