@@ -552,17 +552,24 @@ static void append(cJSON *out, const char *key, cJSON *item)
 	cJSON_AddItemToArray(a, item);
 }
 
+/* l cut at sep into at most max fields f (the last keeps the rest); how many. */
+static int split_fields(char *l, const char *sep, char **f, int max)
+{
+	int n = 0;
+	f[n++] = l;
+	for (char *c; n < max && (c = strstr(f[n - 1], sep)); n++) {
+		*c = '\0';
+		f[n] = c + strlen(sep);
+	}
+	return n;
+}
+
 /* "INDEX, UUID, USED, TOTAL, UTIL, NAME" (nvidia-smi's CSV, the name
  * last as it may hold ", "). */
 static cJSON *read_gpu(char *l)
 {
 	char *f[6];
-	int n = 0;
-	f[n++] = l;
-	for (char *c; n < 6 && (c = strstr(f[n - 1], ", ")); n++) {
-		*c = '\0';
-		f[n] = c + 2;
-	}
+	int n = split_fields(l, ", ", f, 6);
 	long idx;
 	if (n < 6 || parse_long(f[0], &idx) < 0 || idx < 0 || idx > 1023)
 		return NULL;
@@ -600,12 +607,7 @@ static cJSON *since_of(const char *s)
 static cJSON *read_node(char *l)
 {
 	char *f[4];
-	int n = 0;
-	f[n++] = l;
-	for (char *c; n < 4 && (c = strchr(f[n - 1], '|')); n++) {
-		*c = '\0';
-		f[n] = c + 1;
-	}
+	int n = split_fields(l, "|", f, 4);
 	if (n < 4 || !field_ok(f[0], 128, WORD_CHARS "-_.[],"))
 		return NULL;
 	static const char *const keys[] = {"node", "partition", "state", "gres"};

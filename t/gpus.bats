@@ -11,11 +11,7 @@ load helper
 load sshd
 
 setup_file() {
-	standin_local
-	mkdir -p "$BATS_FILE_TMPDIR/bin"
-	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_FILE_TMPDIR/bin/nvidia-smi"
-	export PATH="$BATS_FILE_TMPDIR/bin:$PATH"
-	export COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model
+	standin_local_gpus
 	sshd_start
 	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/"
 	chmod 755 "$SSHD_DIR/bin/nvidia-smi"
@@ -28,14 +24,7 @@ teardown_file() {
 }
 
 setup() {
-	export COSMOS_DIR="$BATS_TEST_TMPDIR/store"
-	export CLIPS="$BATS_FILE_TMPDIR/clips"
-	[ -e "$CLIPS/full/color.mp4" ] || {
-		mkdir -p "$CLIPS/full"
-		ffmpeg -loglevel error -f lavfi -i testsrc=size=160x90:rate=24 -t 0.5 -pix_fmt yuv420p "$CLIPS/full/color.mp4"
-	}
-	rm -f "$STANDIN_STATE"/intervals "$STANDIN_STATE"/model-*
-	echo 3 >"$STANDIN_STATE/gpus"
+	standin_gpus 3
 }
 
 teardown() {

@@ -74,6 +74,30 @@ standin_local() {
 	mkdir -p "$STANDIN_STATE"
 }
 
+# For a GPU-slot file's setup_file: standin_local, with the stand-in
+# nvidia-smi on PATH and the stand-in model as the engine.
+standin_local_gpus() {
+	standin_local
+	mkdir -p "$BATS_FILE_TMPDIR/bin"
+	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_FILE_TMPDIR/bin/nvidia-smi"
+	export PATH="$BATS_FILE_TMPDIR/bin:$PATH"
+	export COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model
+}
+
+# For a GPU-slot file's setup (gpus.bats, hosts.bats): a store of the
+# test's own, a short clip in CLIPS, the stand-in model's orders and log
+# cleared, and N stand-in GPUs (t/standin/nvidia-smi).
+standin_gpus() {
+	export COSMOS_DIR="$BATS_TEST_TMPDIR/store"
+	export CLIPS="$BATS_FILE_TMPDIR/clips"
+	[ -e "$CLIPS/full/color.mp4" ] || {
+		mkdir -p "$CLIPS/full"
+		ffmpeg -loglevel error -f lavfi -i testsrc=size=160x90:rate=24 -t 0.5 -pix_fmt yuv420p "$CLIPS/full/color.mp4"
+	}
+	rm -f "$STANDIN_STATE"/intervals "$STANDIN_STATE"/model-*
+	echo "$1" >"$STANDIN_STATE/gpus"
+}
+
 # For its teardown: the model's orders gone, and whatever a test left
 # running on this machine stopped (each run's process group, by its pid).
 standin_teardown() {

@@ -12,11 +12,7 @@ load sshd
 load videoapi
 
 setup_file() {
-	standin_local
-	mkdir -p "$BATS_FILE_TMPDIR/bin"
-	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_FILE_TMPDIR/bin/nvidia-smi"
-	export PATH="$BATS_FILE_TMPDIR/bin:$PATH"
-	export COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model
+	standin_local_gpus
 	sshd_start
 	# The host's nvidia-smi, counting its calls.
 	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/nvidia-smi.standin"
@@ -35,14 +31,7 @@ teardown_file() {
 }
 
 setup() {
-	export COSMOS_DIR="$BATS_TEST_TMPDIR/store"
-	export CLIPS="$BATS_FILE_TMPDIR/clips"
-	[ -e "$CLIPS/full/color.mp4" ] || {
-		mkdir -p "$CLIPS/full"
-		ffmpeg -loglevel error -f lavfi -i testsrc=size=160x90:rate=24 -t 0.5 -pix_fmt yuv420p "$CLIPS/full/color.mp4"
-	}
-	rm -f "$STANDIN_STATE"/model-*
-	echo 3 >"$STANDIN_STATE/gpus"
+	standin_gpus 3
 }
 
 teardown() {

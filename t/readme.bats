@@ -58,29 +58,35 @@ tour_dir() {
 	assert_equal "$(wc -l <upscaled.jsonl)" 2
 }
 
-@test "README: the GPU host tour runs as written against the test host" {
+# tour_on_gpu1 TAG [PREPARE]: the blocks tagged TAG run against the test
+# host as the README's [gpu1], after the function PREPARE if given.
+tour_on_gpu1() {
 	sshd_start
 	sed -i 's/^\[testhost\]/[gpu1]/' "$COSMOS_CONFIG"
+	[ -z "${2:-}" ] || "$2"
 	tour_dir
-	readme_blocks tour-host >tour.sh
+	readme_blocks "$1" >tour.sh
 	run bash -e -o pipefail tour.sh
 	sshd_stop
+}
+
+@test "README: the GPU host tour runs as written against the test host" {
+	tour_on_gpu1 tour-host
 	assert_success
 	assert_line --regexp '"host":"gpu1"'
 	assert_line --regexp '"uploaded":0'
 	assert_line "[COSMOS_COMPLETE] exit_code=0"
 }
 
-@test "README: the GPU slots tour runs as written against the test host with two stand-in GPUs" {
-	sshd_start
-	sed -i 's/^\[testhost\]/[gpu1]/' "$COSMOS_CONFIG"
+# Two stand-in GPUs on the test host, and runs of 2 s.
+two_gpus() {
 	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/"
 	echo 2 >"$SSHD_DIR/state/gpus"
 	standin_model sleep 2
-	tour_dir
-	readme_blocks tour-gpu >tour.sh
-	run bash -e -o pipefail tour.sh
-	sshd_stop
+}
+
+@test "README: the GPU slots tour runs as written against the test host with two stand-in GPUs" {
+	tour_on_gpu1 tour-gpu two_gpus
 	assert_success
 	assert_output --partial '"queue_reason":"waiting for 1 GPU, 1st in line"'
 	assert_output --partial '"queue_reason":"waiting for 1 GPU, 4th in line"'
