@@ -164,3 +164,23 @@ assert_flags_defined() {
 	done | tr '\n' ' ')
 	assert_equal "$got" "3840x2112 2880x2112 2112x3840 "
 }
+
+@test "a run's GPUs are transfer.py's world: --nproc_per_node, --num_gpus and CUDA_VISIBLE_DEVICES agree" {
+	# The host's three stand-in GPUs (t/standin/nvidia-smi), lent to each
+	# run by the host's line: a process gets CUDA_VISIBLE_DEVICES, and
+	# engine-cosmos counts that, not nvidia-smi -L (which lists all three).
+	export STANDIN_STATE=$BATS_TEST_TMPDIR/st
+	mkdir -p "$STANDIN_STATE" "$BATS_TEST_TMPDIR/bin"
+	echo 3 >"$STANDIN_STATE/gpus"
+	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_TEST_TMPDIR/bin/nvidia-smi"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	ids=$({ cosmos-spec transfer --gpus 2 "$p"; cosmos-spec transfer "$p"; } | cosmos-submit | jq -r .id)
+	run wait_all $ids
+	assert_success
+	got=$(for id in $ids; do
+		jq -r '[.[index("--num_gpus") + 1]] | join("")' "$(out_of "$id")/transfer_argv.json"
+		jq -r '"\(.WORLD_SIZE) \(.CUDA_VISIBLE_DEVICES | split(",") | length)"' "$(out_of "$id")/transfer_world.json"
+	done | tr '\n' ' ')
+	assert_equal "$got" "2 2 2 1 1 1 "
+}

@@ -220,3 +220,16 @@ started() { awk '$1 == "start" { print $2 }' "$STANDIN_STATE/intervals"; }
 	assert_equal "$(awk '$1 == "start" { print $4 }' "$SSHD_DIR/state/intervals" | sort -u | tr '\n' ' ')" "0 1 "
 	rm -f "$SSHD_DIR/state/gpus" "$SSHD_DIR/state/model-sleep"
 }
+
+@test "cosmos inference --gpus 2 --fan-out: each child takes two GPUs of its own, so on three only one runs at a time" {
+	echo 1 >"$STANDIN_STATE/model-sleep"
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	q=$(make_prompt "a robot hand" "$CLIPS/full")
+	run cosmos inference "$p" "$q" --gpus 2 --fan-out --json
+	assert_success
+	b=$(jq -r 'select(.batch_id) | .batch_id' <<<"$output" | head -n 1)
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(peak)" "1 none"
+	assert_equal "$(jq -r 'select(.execution_config.batch_run_id) | .job.gpus | length' "$COSMOS_DIR"/runs/*.json | tr '\n' ' ')" "2 2 "
+}

@@ -117,8 +117,24 @@ def validate(cfg, controls):
                 fail("Control weight for %s must be a valid non-negative float or a path to a .pt file." % k)
 
 
+def check_world(cfg):
+    """Context parallel over the run's GPUs: transfer.py l.222-229 calls
+    initialize_model_parallel(context_parallel_size=cfg.num_gpus), and
+    NVIDIA's examples launch it as torchrun --nproc_per_node=$NUM_GPU ...
+    --num_gpus $NUM_GPU with CUDA_VISIBLE_DEVICES naming that many GPUs
+    (examples/inference_cosmos_transfer1_7b.md l.120-133)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if (cfg.num_gpus or 1) != world:
+        fail("--num_gpus %s, but torchrun started %d processes" % (cfg.num_gpus, world))
+    seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if seen is not None and len([d for d in seen.split(",") if d]) != world:
+        fail("CUDA_VISIBLE_DEVICES=%s does not name %d GPUs" % (seen, world))
+    return {"WORLD_SIZE": world, "CUDA_VISIBLE_DEVICES": seen}
+
+
 def main():
     cfg = parse()
+    world = check_world(cfg)
     controls = load_spec(cfg)
     validate(cfg, controls)
     if cfg.batch_input_path:
@@ -159,6 +175,8 @@ def main():
     log.close()
     with open(os.path.join(cfg.video_save_folder, "transfer_argv.json"), "w") as f:
         json.dump(sys.argv[1:], f)
+    with open(os.path.join(cfg.video_save_folder, "transfer_world.json"), "w") as f:
+        json.dump(world, f)
     return 0
 
 
