@@ -4,7 +4,9 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +96,26 @@ static int url_parts(const char *url, char **scheme, char **host)
 	return 0;
 }
 
+/*
+ * Is host this machine: the name localhost, or an IP literal in
+ * 127.0.0.0/8 or ::1?  A name that only begins with "127." is not.
+ */
 static int loopback(const char *host)
 {
-	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "[::1]");
+	struct in_addr a4;
+	struct in6_addr a6;
+	char v6[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	if (!strcmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && n < sizeof v6 && host[0] == '[' && host[n - 1] == ']') {
+		memcpy(v6, host + 1, n - 2);
+		v6[n - 2] = '\0';
+		return inet_pton(AF_INET6, v6, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	return 0;
 }
 
 int http_url_ok(const char *url, char *why, size_t len)

@@ -284,6 +284,14 @@ key_kept_secret() {
 	run env COSMOS_CONFIG="$cfg" cosmos generate 'x' --host h
 	assert_failure
 	assert_output --partial "neither https nor http to this machine"
+	# Loopback is the IP literals 127.0.0.0/8 and ::1 and the name
+	# localhost, not a name that begins with "127." (#22, finding 7).
+	for url in http://127.example.invalid/v1beta http://127.0.0.1.nip.io/v1beta http://[::2]/v1beta; do
+		printf '[h]\nbackend = http\nprovider = gemini\nkey_file = /k\nurl = %s\ncredential_hosts = *\n' "$url" >"$cfg"
+		run env COSMOS_CONFIG="$cfg" cosmos generate 'x' --host h
+		assert_failure
+		assert_output --partial "'$url' is neither https nor http to this machine"
+	done
 	printf '[h]\nbackend = http\nprovider = gemini\nkey_file = /k\nurl = https://proxy.example.com/v1beta\n' >"$cfg"
 	run env COSMOS_CONFIG="$cfg" cosmos generate 'x' --host h
 	assert_output --partial "the url's host proxy.example.com is not in credential_hosts (generativelanguage.googleapis.com)"
