@@ -56,8 +56,9 @@ int request_save(const char *id, const char *text)
 	char *path = run_path(id, "request.json", 1);
 	if (!path)
 		return -1;
-	/* Whole or not at all: a reader never sees half a request. */
-	char *tmp = xasprintf("%s.tmp", path);
+	/* Whole or not at all: a reader never sees half a request; the part
+	 * is this process's own (two retries may save one run's at once). */
+	char *tmp = part_name(path);
 	FILE *f = fopen(tmp, "we");
 	int ok = f && fputs(text, f) != EOF && fputc('\n', f) != EOF;
 	ok = (f && fclose(f) == 0) && ok;

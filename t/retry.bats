@@ -174,3 +174,21 @@ cosmos-submit: argument 2: $b: is completed, not failed: not retried"
 		assert_equal "$(cosmos-manifest --batch "$parents" --summary | jq -c '[.total, .completed]')" '[3,3]'
 	done
 }
+
+@test "sixteen retries of one lost run at once: one new attempt, and none fails on another's temporary file" {
+	# #22, finding 10: request.json was written through one shared
+	# request.json.tmp, and a racing retry failed with ENOENT.
+	a=$(slow_run)
+	lose "$a"
+	rm "$STANDIN_STATE/model-sleep"
+	for i in $(seq 16); do cosmos retry "$a" >"$BATS_TEST_TMPDIR/out.$i" 2>"$BATS_TEST_TMPDIR/err.$i" & done
+	wait
+	run cat "$BATS_TEST_TMPDIR"/err.*
+	refute_output --partial "No such file or directory"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR"/out.* | jq -r .id | sort -u | wc -l)" 1
+	assert_equal "$(jq -r .retried_by "$COSMOS_DIR/runs/$a.json")" "$(cat "$BATS_TEST_TMPDIR"/out.* | jq -r .id | sort -u)"
+	run find "$COSMOS_DIR/runs" -name '*.tmp' -o -name '.*.part*'
+	assert_output ""
+	run wait_all "$(jq -r .retried_by "$COSMOS_DIR/runs/$a.json")"
+	assert_success
+}
