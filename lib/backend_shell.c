@@ -330,8 +330,12 @@ void shell_read_status(const char *host, char *text, struct poll_item *v, size_t
 		char g[sizeof v->gpus] = "";
 		int run = sscanf(line, "run %35s %31s %31s %31s %n", id, a, b, rc, &off) >= 4;
 		int gpus = !run && sscanf(line, "gpus %35s %255s", id, g) == 2;
-		if (!run && !gpus && (sscanf(line, "file %35s %31s %n", id, a, &off) != 2 || !off))
+		/* "file ID SIZE NAME": NAME is all after one blank, as it is
+		 * (it may begin with a blank). */
+		if (!run && !gpus && (sscanf(line, "file %35s %31s%n", id, a, &off) != 2 || line[off] != ' ' || !line[off + 1]))
 			continue;
+		if (!run && !gpus)
+			off++;
 		for (i = 0; i < n && strcmp(jstr(v[i].rec, "id"), id); i++)
 			;
 		if (i == n) {
@@ -355,10 +359,13 @@ void shell_read_status(const char *host, char *text, struct poll_item *v, size_t
 				snprintf(p->reason, sizeof p->reason, "the host said '%s', a state cosmos does not know", shown(a));
 		} else if (!finish_safe_name(line + off)) {
 			warnx_("%s: %s: refusing output file name '%s'", host, id, shown(line + off));
+		} else if (strspn(a, "0123456789") != strlen(a) || strlen(a) > 15) {
+			/* Bytes, as decimal digits, exact in a double (up to 1 PB). */
+			warnx_("%s: %s: refusing the size '%s' of '%s'", host, id, shown(a), shown(line + off));
 		} else {
 			cJSON *f = cJSON_CreateObject();
 			jset_str(f, "name", line + off);
-			jset_num(f, "size", atof(a));
+			jset_num(f, "size", strtod(a, NULL));
 			if (!p->files)
 				p->files = cJSON_CreateArray();
 			cJSON_AddItemToArray(p->files, f);

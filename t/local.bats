@@ -275,3 +275,38 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 		assert_success
 	done
 }
+
+@test "an output whose name begins with a blank comes home as it is named; the run completes" {
+	# #22, finding 3: the name was read by sscanf, which skipped the blank,
+	# and the run stayed unfinished for ever fetching a name not there.
+	echo 'echo hi >" lead.txt"; echo ho >"trail.txt "' >"$STANDIN_STATE/model-after"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	run cosmos-sync --wait --interval 1 --timeout 30 "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	assert_equal "$(cat "$COSMOS_DIR/runs/$id/ lead.txt") $(cat "$COSMOS_DIR/runs/$id/trail.txt ")" "hi ho"
+}
+
+@test "an output size the host gives that is not decimal digits is refused, never cast (-1, 1e30, nan)" {
+	# #22, finding 9: sizes went through atof and a cast to uint64_t,
+	# undefined for -1, 1e30, nan; "expected 18446744073709551615".  A find
+	# on the host's PATH that lies about three files' sizes.
+	mkdir -p "$BATS_TEST_TMPDIR/liar"
+	cat >"$BATS_TEST_TMPDIR/liar/find" <<-'EOF2'
+		#!/bin/sh
+		/usr/bin/find "$@" | sed -e 's/^[0-9]* \(.*model_args\)$/-1 \1/' -e 's/^[0-9]* \(.*spec_used.json\)$/1e30 \1/' \
+			-e 's/^[0-9]* \(.*run.log\)$/nan \1/'
+	EOF2
+	chmod 755 "$BATS_TEST_TMPDIR/liar/find"
+	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	PATH=$BATS_TEST_TMPDIR/liar:$PATH run --separate-stderr cosmos-sync --wait --interval 1 --timeout 30 "$id"
+	assert_success
+	[[ $stderr == *"refusing the size '-1' of 'model_args'"* ]]
+	[[ $stderr == *"refusing the size '1e30' of 'spec_used.json'"* ]]
+	[[ $stderr == *"refusing the size 'nan' of 'run.log'"* ]]
+	[[ $stderr != *18446744073709551615* ]]
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	assert_file_exists "$COSMOS_DIR/runs/$id/output.mp4"
+}
