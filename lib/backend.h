@@ -63,6 +63,11 @@ enum { STEP_DONE = 1, STEP_MOVED = 2, STEP_BLOCKED = 3 };
 
 /* started: this run's job was already there (an interrupted submit). */
 #define STARTED_BEFORE (-1)
+/* started: the start was sent, or may have been, but its answer did not
+ * come (a time-out, a lost connection; r->err says which): whether the
+ * job runs is not known.  The run stays pending with its host, and the
+ * next sync adopts it if its job is there. */
+#define STARTED_UNKNOWN (-2)
 
 struct backend {
 	const char *name;
@@ -83,7 +88,8 @@ struct backend {
 	int (*step)(struct remote *r, struct bjob *j);
 	int (*wait)(struct remote *r);
 	/* A finished start: 0 started (job receives handle and the kind's own
-	 * fields), STARTED_BEFORE, or an exit code class with r->err.  Frees j. */
+	 * fields), STARTED_BEFORE, STARTED_UNKNOWN, or an exit code class
+	 * with r->err.  Frees j. */
 	int (*started)(struct remote *r, struct bjob *j, cJSON *job);
 	/*
 	 * Optional (NULL where a kind has none): start runs ids[0..n) as one

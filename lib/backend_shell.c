@@ -257,7 +257,7 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 		jset_str(job, "runtime", r->runtime);
 		rc = STARTED_BEFORE;
 	} else if (st < 0)
-		rc = EX_UNAVAIL;    /* r->err says why */
+		rc = STARTED_UNKNOWN; /* r->err says why */
 	else if (st == JOB_UNWRITTEN) {
 		snprintf(r->err, sizeof r->err, "%s: cannot write the job file in %s (is its disk full?)", r->host.name,
 		    r->host.workdir);

@@ -318,7 +318,7 @@ static int answer(struct remote *r, struct bjob *s, const char *what, const char
 	size_t digits = out->s ? strspn(out->s, "0123456789") : 0;
 	*jid = *part = NULL;
 	if (st < 0)
-		return EX_UNAVAIL;
+		return STARTED_UNKNOWN;
 	if ((st == 0 || st == JOB_ALREADY) && digits && digits <= 18) {
 		char *rest = out->s + digits;
 		*part = *rest ? partition_in(rest) : NULL;

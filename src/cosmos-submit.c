@@ -307,6 +307,16 @@ static int land(struct flight *f)
 	*f->r->why_code = '\0';
 	int st = f->r->ops->started(f->r, f->job, job_o);
 	f->job = NULL;
+	if (st == STARTED_UNKNOWN) {
+		/* Not known to have failed: pending with its host, as a killed
+		 * submit leaves it, for the next sync to adopt if it started. */
+		struct items where = {0};
+		memcpy(where.where, f->where, sizeof where.where);
+		item_warn(&where, "%s: %s; left pending: the next cosmos-sync adopts it if it started", f->id, f->r->err);
+		cJSON_Delete(job_o);
+		rc = EX_UNAVAIL;
+		goto out;
+	}
 	if (st && st != STARTED_BEFORE) {
 		failed_start(f, f->r->err, f->r->why_code);
 		cJSON_Delete(job_o);
@@ -434,7 +444,10 @@ static int together(struct items *it, cJSON *first, const struct opts *o, int *w
 		for (int i = 0; i < n; i++) {
 			if (st == 0 || st == STARTED_BEFORE)
 				submitted(&m[i].f, outs[i], st == STARTED_BEFORE);
-			else {
+			else if (st == STARTED_UNKNOWN) {
+				item_warn(it, "%s: %s; left pending: cosmos-batch --resume adopts it if it started", m[i].f.id, r->err);
+				cJSON_Delete(outs[i]);
+			} else {
 				failed_start(&m[i].f, r->err, NULL);
 				cJSON_Delete(outs[i]);
 			}
@@ -442,7 +455,7 @@ static int together(struct items *it, cJSON *first, const struct opts *o, int *w
 			cJSON_Delete(m[i].job);
 			cJSON_Delete(m[i].req);
 		}
-		record_worst(worst, st == STARTED_BEFORE ? 0 : st);
+		record_worst(worst, st == STARTED_BEFORE ? 0 : st == STARTED_UNKNOWN ? EX_UNAVAIL : st);
 		free(name);
 		free(ids);
 		free(models);
