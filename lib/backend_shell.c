@@ -129,7 +129,7 @@ char *shell_stage(struct remote *r, const char *local, const char *source_run)
 	return rel ? rel : remote_stage(r, local);
 }
 
-void shell_job_file(struct sbuf *b, const char *id, const char *again)
+void shell_job_file(struct sbuf *b, const char *id, const char *again, const char *end)
 {
 	/* A job file on the host means this run was started once already. */
 	sb_puts(b, "[ ! -e runs/");
@@ -140,8 +140,9 @@ void shell_job_file(struct sbuf *b, const char *id, const char *again)
 	/* Written whole or not at all: a part (a full disk, or a submit
 	 * killed while sending it) would pass for a job, or run cut short.
 	 * Whole means up to the end line job_script() writes last. */
-	sb_puts(b, "{ e=; while IFS= read -r l; do [ \"$l\" = '" JOB_END "' ] && { e=1; break; }; "
-	           "printf '%s\\n' \"$l\" || break; done >runs/");
+	sb_puts(b, "{ e=; while IFS= read -r l; do [ \"$l\" = ");
+	sb_quote(b, end);
+	sb_puts(b, " ] && { e=1; break; }; printf '%s\\n' \"$l\" || break; done >runs/");
 	sb_quote(b, id);
 	sb_puts(b, ".sh.new && [ -n \"$e\" ] && mv -f runs/");
 	sb_quote(b, id);
@@ -168,14 +169,15 @@ static int gpus_wanted(const struct remote *r, const cJSON *ec)
  * cosmos-job in a session of its own.  It prints "slot PID GPUS" (GPUS
  * "-" while the run waits).  Exits JOB_ALREADY if runs/ID.sh exists.
  */
-static char *start_command(const struct remote *r, const char *id, const char *container, const cJSON *ec)
+static char *start_command(const struct remote *r, const char *id, const char *container, const cJSON *ec,
+    const char *end)
 {
 	const struct host *h = &r->host;
 	struct sbuf b = {0};
 	char need[16], nslots[16];
 	snprintf(need, sizeof need, "%d", r->gpu_list ? gpus_wanted(r, ec) : 1);
 	snprintf(nslots, sizeof nslots, "%d", r->nslots);
-	shell_job_file(&b, id, NULL);
+	shell_job_file(&b, id, NULL, end);
 	if (!strcmp(r->runtime, "process")) {
 		sb_puts(&b, "COSMOS_ENGINE=");
 		sb_quote(&b, r->engine);
@@ -218,7 +220,9 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 {
 	struct bjob *s = xmalloc(sizeof *s);
 	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
-	char *text = job_script(model, job, ec), *cmd = start_command(r, id, s->handle, ec);
+	char end[JOB_END_LEN];
+	job_end_line(end);
+	char *text = job_script(model, job, ec, end), *cmd = start_command(r, id, s->handle, ec, end);
 	s->job = remote_start_streamed(r, cmd, text, strlen(text));
 	free(text);
 	free(cmd);

@@ -34,8 +34,9 @@ struct bjob {
 
 /* "[ no runs/ID.sh ] && copy job.sh from stdin into runs/ID.sh; ": the
  * start command's head; the job is started once (exit JOB_ALREADY, after
- * again, shell text of ours, when the job file is there). */
-void shell_job_file(struct sbuf *b, const char *id, const char *again);
+ * again, shell text of ours, when the job file is there); the copy is
+ * whole at the line end (job_end_line). */
+void shell_job_file(struct sbuf *b, const char *id, const char *again, const char *end);
 
 /* Trailing blanks and newlines off b; its text, or NULL if none is left. */
 const char *shell_chomp(struct sbuf *b);

@@ -204,12 +204,14 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 	sb_quote(&q, id);
 	char *log = xasprintf("runs/%s.slurm.log", id), *cmd = job_command(h, q.s);
 	sb_free(&q);
-	shell_job_file(&b, id, again);
+	char end[JOB_END_LEN];
+	job_end_line(end);
+	shell_job_file(&b, id, again, end);
 	sb_puts(&b, "jid=$(sbatch --parsable");
 	flag(&b, "job-name", s->handle);
 	sbatch_options(&b, h, log, gpus_asked(ec));
 	sbatch_tail(&b, cmd, jobid);
-	char *text = job_script(model, job, ec);
+	char *text = job_script(model, job, ec, end);
 	s->job = remote_start_streamed(r, b.s, text, strlen(text));
 	free(text);
 	free(cmd);
@@ -261,7 +263,7 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	sb_puts(&b, ".new ");
 	sb_quote(&b, list);
 	for (int i = 0; i < n; i++) {
-		char *text = job_script(models[i], jobs[i], ecs[i]);
+		char *text = job_script(models[i], jobs[i], ecs[i], JOB_END); /* ended by the markers */
 		sb_printf(&in, "%s%s\n%s", marker, ids[i], text);
 		free(text);
 	}

@@ -141,7 +141,14 @@ cJSON *job_of(const cJSON *req)
  * job.sh for cosmos-job: MODEL, SPEC, a batch's items as BATCH (JSON
  * lines) and the model's arguments, all quoted.
  */
-char *job_script(const char *model, const cJSON *job, const cJSON *ec)
+void job_end_line(char end[JOB_END_LEN])
+{
+	char nonce[ID_LEN + 1];
+	id_new(ID_RUN, nonce);
+	snprintf(end, JOB_END_LEN, "%s %s", JOB_END, nonce + 3);
+}
+
+char *job_script(const char *model, const cJSON *job, const cJSON *ec, const char *end)
 {
 	struct sbuf b = {0};
 	char *json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(job, "spec"));
@@ -190,7 +197,9 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec)
 				sb_quote(&b, v->valuestring);
 			}
 		}
-	sb_puts(&b, "\n" JOB_END "\n");
+	sb_puts(&b, "\n");
+	sb_puts(&b, end);
+	sb_puts(&b, "\n");
 	return b.s;
 }
 

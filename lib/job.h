@@ -21,8 +21,12 @@ _Static_assert(JOB_ALREADY == 99, "JOB_ALREADY_S spells JOB_ALREADY");
 #define JOB_UNWRITTEN_S "98"
 _Static_assert(JOB_UNWRITTEN == 98, "JOB_UNWRITTEN_S spells JOB_UNWRITTEN");
 
-/* The last line of job.sh as sent: a job file is only whole with it. */
+/* The last line of job.sh as sent: a job file is only whole with it.
+ * job_end_line makes one with a nonce fresh for each start, so that no
+ * value in the script (a prompt may hold any line) can end it early. */
 #define JOB_END "#cosmos-job-end"
+#define JOB_END_LEN (sizeof JOB_END + 1 + 32)
+void job_end_line(char end[JOB_END_LEN]);
 
 /* The 4K upscaler's diffusion steps unless a request says otherwise. */
 #define UPSCALE_STEPS 10
@@ -48,7 +52,7 @@ cJSON *job_of(const cJSON *req);
 int job_stage(cJSON *job, struct remote *r, const cJSON *req, cJSON *uploads);
 
 /* job.sh: MODEL, SPEC, a batch's items as BATCH (JSON lines) and the
- * model's arguments from ec, all quoted (caller frees). */
-char *job_script(const char *model, const cJSON *job, const cJSON *ec);
+ * model's arguments from ec, all quoted, then the line end (caller frees). */
+char *job_script(const char *model, const cJSON *job, const cJSON *ec, const char *end);
 
 #endif

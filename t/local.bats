@@ -310,3 +310,24 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
 	assert_file_exists "$COSMOS_DIR/runs/$id/output.mp4"
 }
+
+@test "a request value holding the job file's end line reaches the model whole; a job file that does not parse fails the run, not lost" {
+	# #22, finding 8: the job file was copied up to a fixed end line, so a
+	# value holding it (an argument's string, which is not JSON-escaped as
+	# the spec is) cut the file inside a quote; sh died sourcing it and
+	# the run passed for lost (and retryable).
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	id=$(cosmos-spec transfer "$p" | jq -c '.execution_config.blur_strength = "low\n#cosmos-job-end\nx"' |
+		COSMOS_LOCAL_ENGINE=$BATS_TEST_DIRNAME/standin/model cosmos-submit | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	grep -qx '#cosmos-job-end' "$COSMOS_DIR/local/outputs/run_$id/model_args"
+	# A job file that does not parse, however it came to be: exit 2, a
+	# failed run (not lost), its log ending as every job's does.
+	bad=rs_$(printf '%032x' 7)
+	printf "MODEL='upscale\n" >"$COSMOS_DIR/local/runs/$bad.sh"
+	run sh -c "cd '$COSMOS_DIR/local' && sh bashscripts/cosmos-job $bad"
+	assert_failure 2
+	assert_equal "$(cat "$COSMOS_DIR/local/outputs/run_$bad/.exit")" 2
+	assert_equal "$(tail -n 1 "$COSMOS_DIR/local/outputs/run_$bad/run.log")" "[COSMOS_COMPLETE] exit_code=2"
+}

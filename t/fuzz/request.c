@@ -43,7 +43,7 @@ static void check_line(const char *line, cJSON **reqs, int *n)
 		return;
 	}
 	cJSON *job = job_of(req);
-	free(job_script(jstr(req, "model_type"), job, jget(req, "execution_config")));
+	free(job_script(jstr(req, "model_type"), job, jget(req, "execution_config"), JOB_END));
 	cJSON_Delete(job);
 	reqs[(*n)++] = req;
 }
