@@ -140,6 +140,8 @@ static int configure(struct host *h, char *err, size_t errlen)
 		h->connect_timeout = 10;
 	if (!h->io_timeout)
 		h->io_timeout = 60;
+	if (!h->max_download_mb)
+		h->max_download_mb = 2048;
 	return 0;
 }
 
@@ -149,7 +151,7 @@ static int open_host(struct remote *r)
 	const struct host *h = &r->host;
 	s->p = provider_find(h->provider);
 	struct http_conf c = {h->key_file, s->p->auth_header, s->p->auth_prefix, h->credential_hosts,
-	                      h->connect_timeout, h->io_timeout};
+	                      h->connect_timeout, h->io_timeout, h->max_download_mb};
 	s->http = http_new(&c);
 	s->base = xstrdup(h->url);
 	size_t n = strlen(s->base);

@@ -36,6 +36,7 @@ static const struct field {
 	I("max_running", max_running), S("provider", provider), S("url", url), S("key_file", key_file),
 	S("credential_hosts", credential_hosts), S("model", model), S("generate_model", generate_model),
 	S("upscale_model", upscale_model), {"min_interval_ms", F_MS, offsetof(struct host, min_interval_ms)},
+	I("max_download_mb", max_download_mb),
 	{"default", F_BOOL, (size_t)-1},
 #undef S
 #undef I

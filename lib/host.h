@@ -53,6 +53,7 @@ struct host {
 	char *provider, *url, *key_file, *credential_hosts;
 	char *model, *generate_model, *upscale_model;
 	int min_interval_ms, min_interval_set;
+	int max_download_mb;     /* a video bigger is refused (default 2048) */
 	/* ssh: from OpenSSH's configuration (ssh -G), never the hosts file */
 	char *proxy_jump, *proxy_command;
 };

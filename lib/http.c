@@ -430,11 +430,15 @@ void http_req_free(struct http_req *q)
 
 /* --- downloads ---------------------------------------------------------- */
 
+/* A download slower than this (bytes a second) for io_timeout seconds
+ * fails: 100 kB at 2.5 B/s would take 11 hours. */
+#define DL_MIN_RATE 1024
+
 struct dl {
 	int fd;          /* the hidden file */
 	long status;     /* of the answer being read */
-	uint64_t got;
-	int werr;
+	uint64_t got, max;
+	int werr, toobig;
 	struct sbuf small; /* a refusal's body, for the message */
 };
 
@@ -456,6 +460,10 @@ static size_t dl_body(char *data, size_t size, size_t n, void *arg)
 		if (d->small.len < 2048)
 			sb_add(&d->small, data, len);
 		return len;
+	}
+	if (d->got + len > d->max) {
+		d->toobig = 1;
+		return 0;
 	}
 	for (size_t off = 0; off < len;) {
 		ssize_t w = write(d->fd, data + off, len - off);
@@ -489,8 +497,10 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)h->c.connect_timeout);
-	/* A video may take long: stalled, not slow, is the failure. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	/* A video may take long, but not at a trickle: slower than
+	 * DL_MIN_RATE bytes a second for io_timeout seconds is a failure
+	 * (the next sync tries again). */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)DL_MIN_RATE);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)h->c.io_timeout);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dl_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, d);
@@ -526,7 +536,14 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	if (cc == CURLE_OK && status >= 300 && status < 400 && curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
 		*next = xstrdup(loc);
 	int rc = (int)status;
-	if (cc != CURLE_OK) {
+	if (cc != CURLE_OK && d->toobig) {
+		snprintf(why, len, "the video is larger than the host's max_download_mb (%llu MB)",
+		    (unsigned long long)(d->max >> 20));
+		rc = -1;
+	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(why, len, "the video came slower than %d bytes a second for %d s", DL_MIN_RATE, h->c.io_timeout);
+		rc = -1;
+	} else if (cc != CURLE_OK) {
 		snprintf(why, len, "%s", d->werr ? strerror(d->werr) : curl_easy_strerror(cc));
 		rc = -1;
 	} else if (status >= 200 && status < 300 && clen >= 0 && (uint64_t)clen != d->got) {
@@ -548,7 +565,8 @@ int http_download(struct http *h, const char *url, const char *path, uint64_t *s
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
 	char *tmp = part_name(path);
-	struct dl d = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+	struct dl d = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
+	               .max = (uint64_t)(h->c.max_download_mb > 0 ? h->c.max_download_mb : 2048) << 20};
 	char *cur = xstrdup(url), *next = NULL;
 	int rc = -1, hops;
 	if (d.fd < 0) {
@@ -563,8 +581,10 @@ int http_download(struct http *h, const char *url, const char *path, uint64_t *s
 			goto out;
 		}
 		int st = hop(h, cur, &d, &next, why, len);
-		if (st < 0)
+		if (st < 0) {
+			*gone = d.toobig; /* as big the next time: final */
 			goto out;
+		}
 		if (st >= 300 && st < 400 && next) {
 			free(cur);
 			cur = next;

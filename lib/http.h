@@ -29,6 +29,7 @@ struct http_conf {
 	const char *auth_prefix; /* "" or "Bearer " */
 	const char *cred_hosts;  /* blank-separated names */
 	int connect_timeout, io_timeout; /* seconds */
+	long max_download_mb;    /* a video larger than this is refused */
 };
 
 /* A host's HTTP: its pool and credentials.  Nothing is sent yet. */

@@ -20,6 +20,7 @@ setup_file() {
 		videoapi_host rep-no-key replicate "key_file=$VIDEOAPI_DIR/missing"
 		videoapi_host gem-closed gemini url=http://127.0.0.1:1/v1beta
 		videoapi_host rep-wide replicate "credential_hosts=127.0.0.1 localhost"
+		videoapi_host gem-small gemini max_download_mb=1 io_timeout=2
 	} >"$COSMOS_CONFIG"
 	chmod 644 "$VIDEOAPI_DIR/key" # readable by others: refused as a key file
 }
@@ -302,6 +303,33 @@ key_kept_secret() {
 	run env COSMOS_CONFIG="$cfg" cosmos generate 'x' --host h
 	assert_output --partial "$cfg:4: min_interval_ms: '-5' is not a number of milliseconds"
 	assert_equal "$(cosmos-manifest --count)" 0
+}
+
+@test "a video without end is cut at max_download_mb and fails the run; a trickle fails the download, not the run; no part is left" {
+	# #22, finding 6: an endless body was written without bound (11 GB in
+	# 45 s), and only a 1 byte/s stall failed a download.  The server
+	# stops either by itself after 40 s; these must end well before.
+	videoapi_control '{"run_seconds": 0.3, "blob": "endless"}'
+	id=$(cosmos-spec generate 'a red kite' | cosmos-submit --host gem-small | jq -r .id)
+	run timeout 20 cosmos-sync --wait --interval 1 "$id"
+	assert_failure 1
+	assert_equal "$(record "$id" -r '[.status, .reason_code, .reason] | join(" ")')" \
+		"failed download_failed download of output.mp4: the video is larger than the host's max_download_mb (1 MB)"
+	run find "$COSMOS_DIR" -name '.*part*'
+	assert_output ""
+	videoapi_control '{"run_seconds": 0.3, "blob": "trickle"}'
+	id=$(cosmos-spec generate 'a blue kite' | cosmos-submit --host gem-small | jq -r .id)
+	sleep 1 # the operation done: the next sync downloads
+	run timeout 20 cosmos-sync "$id"
+	assert_failure 5
+	assert_output --partial "the video came slower than 1024 bytes a second for 2 s"
+	assert_equal "$(record "$id" -r .status)" submitted # not judged: the next sync tries again
+	run find "$COSMOS_DIR" -name '.*part*'
+	assert_output ""
+	videoapi_control '{"run_seconds": 0.3}'
+	run timeout 20 cosmos-sync --wait --interval 1 "$id"
+	assert_success
+	assert_equal "$(record "$id" -r .status)" completed
 }
 
 @test "cosmos kill: replicate cancels at the provider; gemini, which cannot, is cancelled here with a reason that says so" {

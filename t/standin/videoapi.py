@@ -23,6 +23,9 @@ request; its lists are queues whose consumed heads are removed from the file:
   poll_faults    one per GET of one operation: {"status": 404|500|503}
   run_seconds    how long an operation runs (1.0); page_size (100); models
                  (the gemini model ids that exist; default: veo-*)
+  blob           how videos are sent: "endless" (a body without end, 64 KiB
+                 at a time, no Content-Length) or "trickle" (a byte every
+                 0.5 s); either stops by itself after 40 s (ours, hostile)
 GET /_control/operations and POST /_control/finish/ID are for the tests.
 Python standard library only.
 """
@@ -93,7 +96,7 @@ def video_bytes():
 
 class Reply:
     def __init__(self, status, body=b"", ctype=None, headers=()):
-        self.status, self.body, self.delay = status, body, 0.0
+        self.status, self.body, self.delay, self.stream = status, body, 0.0, None
         self.headers = list(headers) + ([("Content-Type", ctype)] if ctype else [])
 
 
@@ -722,7 +725,30 @@ def delivery(h):
     if h.command not in ("GET", "HEAD") or not op or phase(op, now) != "ended" \
             or op["outcome"] != "ok":
         return text(404, "Not Found")
-    return Reply(200, video_bytes(), "video/mp4")
+    r = Reply(200, video_bytes(), "video/mp4")
+    r.stream = setting("blob", None)
+    return r
+
+
+def send_stream(h, r):
+    """A hostile body (control.json's blob), bounded to 40 s."""
+    end = time.time() + 40
+    if r.stream == "endless":
+        h.send_header("Connection", "close")
+        h.end_headers()
+        chunk = b"\0" * 65536
+        while time.time() < end:
+            h.wfile.write(chunk)
+    else:
+        h.send_header("Content-Length", str(len(r.body)))
+        h.end_headers()
+        for i in range(len(r.body)):
+            if time.time() >= end:
+                break
+            h.wfile.write(r.body[i:i + 1])
+            h.wfile.flush()
+            time.sleep(0.5)
+    h.close_connection = True
 
 
 def control(h):
@@ -836,6 +862,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(r.status)
             for k, v in r.headers:
                 self.send_header(k, v)
+            if r.stream and self.command == "GET":
+                send_stream(self, r)
+                return
             self.send_header("Content-Length", str(len(r.body)))
             self.end_headers()
             if self.command != "HEAD":
