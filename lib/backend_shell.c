@@ -191,10 +191,8 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 	}
 	if (!strcmp(r->runtime, "process"))
 		return b.s;
-	/* What follows "docker run -d [--gpus ...]". */
-	sb_puts(&b, " --rm --name ");
-	sb_quote(&b, container);
-	/* docker_options is split on blanks: each word is passed on quoted. */
+	/* What follows "docker run -d --rm --name NAME [--gpus ...]".
+	 * docker_options is split on blanks: each word is passed on quoted. */
 	char *opts = xstrdup(h->docker_options), *save = NULL;
 	for (char *t = strtok_r(opts, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
 		sb_puts(&b, " ");

@@ -385,6 +385,31 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	assert_equal "$(grep -c '^\[COSMOS_START\]' "$SSHD_DIR/work/outputs/run_$id/run.log")" 1
 }
 
+@test "a container name another run's container holds: the run starts under its long name; status, logs and cancel find it" {
+	# #22, finding 11: cosmos_MODEL_ID[:8] keeps 20 bits of the id; at
+	# 2,000 runs on a host two share them more often than not, and the
+	# second failed "Conflict. The container name ... is already in use".
+	standin_model sleep 30
+	a=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
+	b=${a:0:8}$(od -An -N14 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-27)
+	jq -nc --arg id "$b" '{id:$id, model_type:"upscale", status:"pending", execution_config:{},
+		created_at:"2026-01-01T00:00:00.000Z", updated_at:"2026-01-01T00:00:00.000Z"}' >"$COSMOS_DIR/runs/$b.json"
+	run bash -c "cosmos-spec upscale --video '$CLIPS/full/color.mp4' | jq -c --arg id '$b' '.run_id = \$id' | cosmos-submit"
+	assert_success
+	assert_equal "$(cat "$SSHD_DIR/work/runs/$b.name")" "cosmos_upscale_$b"
+	[ -d "$SSHD_DIR/state/c/cosmos_upscale_$b" ]
+	cosmos-sync "$a" "$b" >/dev/null
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json")" running
+	run cosmos-sync --log "$b"
+	assert_success
+	assert_output --partial "[COSMOS_START] run=$b"
+	run cosmos-sync --cancel "$b"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$b.json") $(jq -r .status "$COSMOS_DIR/runs/$a.json")" "cancelled running"
+	[ ! -d "$SSHD_DIR/state/c/cosmos_upscale_$b" ]
+	cosmos-sync --cancel "$a" >/dev/null
+}
+
 @test "a host named by its ~/.ssh/config alias needs nothing repeated" {
 	cat >"$BATS_TEST_TMPDIR/ssh_config" <<-EOF
 		Host other
