@@ -3,8 +3,8 @@
 # sshd_start (from setup_file) makes keys, a config and a work dir, starts
 # /usr/sbin/sshd on a free port and writes a cosmos hosts file naming it
 # "testhost".  Its docker is t/standin/docker; its model t/standin/model.
-# sshd_stop (from teardown_file) stops it and every stand-in container by
-# PID.  As root the session user is a plain user with /bin/sh (root's
+# sshd_stop (from teardown_file) stops it, every stand-in container and
+# every run's waiter by PID.  As root the session user is a plain user with /bin/sh (root's
 # shell startup files are slow); otherwise it is the current user.
 
 sshd_start() {
@@ -73,7 +73,9 @@ sshd_start() {
 sshd_stop() {
 	[ -n "${SSHD_DIR:-}" ] || return 0
 	local p
-	for p in "$SSHD_DIR"/state/c/*/pid; do
+	# Every stand-in container, and every run's waiter on the host (its
+	# session: the waiter and its docker wait; cosmos-slot).
+	for p in "$SSHD_DIR"/state/c/*/pid "$SSHD_DIR"/work/runs/*.pid; do
 		[ -f "$p" ] && kill -KILL -- "-$(cat "$p" 2>/dev/null)" 2>/dev/null
 	done
 	[ -f "$SSHD_DIR/sshd.pid" ] && kill "$(cat "$SSHD_DIR/sshd.pid")"
