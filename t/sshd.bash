@@ -76,7 +76,7 @@ sshd_stop() {
 	# Every stand-in container, and every run's waiter on the host (its
 	# session: the waiter and its docker wait; cosmos-slot).
 	for p in "$SSHD_DIR"/state/c/*/pid "$SSHD_DIR"/work/runs/*.pid; do
-		[ -f "$p" ] && kill -KILL -- "-$(cat "$p" 2>/dev/null)" 2>/dev/null
+		[ ! -f "$p" ] || kill -KILL -- "-$(cat "$p" 2>/dev/null)" 2>/dev/null || true
 	done
 	[ -f "$SSHD_DIR/sshd.pid" ] && kill "$(cat "$SSHD_DIR/sshd.pid")"
 	rm -rf "$SSHD_DIR"
