@@ -253,8 +253,14 @@ struct rjob {
  * nonce is fresh from the kernel for each starter, so no input or output
  * can end an answer early.  Up to STARTERS run side by side, so that slow
  * starts (a real docker run takes a second) still overlap.
+ *
+ * A start's answer is a line and docker's few words: a starter holds at
+ * most START_MAX bytes of each of stdout and stderr, and each answer is
+ * due within ssh.h's deadline from the moment its starter can begin on
+ * it (it was sent to an idle starter, or the answer before it came).
  */
 #define STARTERS 4
+#define START_MAX (1u << 20)
 struct stream {
 	struct ssh_job *ch;
 	struct sbuf out, err;
@@ -306,6 +312,7 @@ static struct stream *stream_open(struct remote *r)
 		free(s);
 		return NULL;
 	}
+	ssh_job_cap(s->ch, START_MAX);
 	r->streams = xrealloc(r->streams, (size_t)(r->nstreams + 1) * sizeof *r->streams);
 	r->streams[r->nstreams++] = s;
 	return s;
@@ -344,6 +351,8 @@ struct rjob *remote_start_streamed(struct remote *r, const char *tail, const cha
 		s->due = xrealloc(s->due, s->cap * sizeof *s->due);
 	}
 	s->due[s->n++] = j;
+	if (s->n - s->head == 1) /* the starter was idle: it begins on this one now */
+		ssh_job_due(r->ssh, s->ch, 1);
 	struct sbuf b = {0};
 	sb_printf(&b, "( %s ) <<'%s'\n", tail, s->nonce);
 	sb_add(&b, in, inlen);
@@ -406,9 +415,12 @@ static int streams_step(struct remote *r)
 		if (s->dead)
 			continue;
 		int st = ssh_step(r->ssh, s->ch);
+		size_t head = s->head;
 		moved |= st == SSH_MOVED;
 		while (stream_answer(s))
 			moved = 1;
+		if (s->head != head) /* the next answer's time starts now */
+			ssh_job_due(r->ssh, s->ch, s->head < s->n);
 		if (st < 0 || st == SSH_DONE) {
 			if (s->head < s->n)
 				snprintf(r->err, sizeof r->err, "%s", st < 0 ? ssh_error(r->ssh) : "the host's shell ended");
@@ -760,7 +772,17 @@ int remote_exists(struct remote *r, const char *rel)
  * "NONCE no\n" for a file that is not as listed.  Anything else breaks the
  * stream, and what it had not yet brought goes by SFTP.  The bytes go
  * straight to a hidden file in the store, fsynced before it is renamed.
+ *
+ * So does what a host that prints without end or a byte at a time would
+ * make of it (#22): a header line longer than PF_LINE_MAX, more than
+ * PF_MAX bytes held at once (it holds one step's read between files),
+ * or fewer than PF_MIN_RATE bytes a second over an io_timeout while a
+ * fetch waits on it, as lib/http.c's downloads.  A file's whole time has
+ * no bound (its size has none): only its rate.
  */
+#define PF_LINE_MAX 4096
+#define PF_MAX (1u << 20)
+#define PF_MIN_RATE 1024
 enum { PF_DUE, PF_HERE, PF_FAILED, PF_USED };
 struct pf {
 	char *rel, *tmp;
@@ -775,6 +797,7 @@ struct fetcher {
 	size_t n, cur;
 	int phase, fd; /* 0: a header is due, 1: the body, 2: the trailer */
 	uint64_t left;
+	uint64_t got;  /* bytes come, for the rate */
 	int dead;
 	char why[256]; /* the transport's word, when it broke the stream */
 };
@@ -808,6 +831,11 @@ static void pf_take(struct fetcher *f)
 		struct pf *x = &f->v[f->cur];
 		if (f->phase == 0) {
 			char *nl = f->out.len ? memchr(f->out.s, '\n', f->out.len) : NULL;
+			if (!nl && f->out.len > PF_LINE_MAX) {
+				snprintf(f->why, sizeof f->why, "outputs streamed ahead: a header line longer than %d bytes",
+				    PF_LINE_MAX);
+				pf_fail_rest(f);
+			}
 			if (!nl)
 				return;
 			size_t len = (size_t)(nl + 1 - f->out.s);
@@ -868,7 +896,9 @@ static void pf_take(struct fetcher *f)
 /* Move the prefetcher along; whether anything moved. */
 static int pf_step(struct remote *r, struct fetcher *f)
 {
+	size_t had = f->out.len;
 	int st = ssh_step(r->ssh, f->ch);
+	f->got += f->out.len - had;
 	size_t before = f->cur;
 	uint64_t left = f->left;
 	pf_take(f);
@@ -896,6 +926,7 @@ void remote_prefetch(struct remote *r, const char *const *rels, const uint64_t *
 			free(f);
 			return;
 		}
+		ssh_job_cap(f->ch, PF_MAX);
 		r->fetcher = f;
 	}
 	struct sbuf b = {0};
@@ -928,11 +959,27 @@ static int prefetched(struct remote *r, const char *rel, const char *local, uint
 			x = &f->v[i];
 	if (!x)
 		return -1;
-	while (x->state == PF_DUE)
-		if (!pf_step(r, f) && x->state == PF_DUE && ssh_wait(r->ssh) < 0) {
+	long long window = (long long)r->host.io_timeout * 1000, since = clock_ms();
+	uint64_t mark = f->got;
+	while (x->state == PF_DUE) {
+		int moved = pf_step(r, f);
+		if (x->state != PF_DUE)
+			break;
+		if (clock_ms() - since >= window) { /* the rate, over each io_timeout waited */
+			if (f->got - mark < (uint64_t)PF_MIN_RATE * (uint64_t)r->host.io_timeout) {
+				snprintf(f->why, sizeof f->why, "outputs streamed ahead came slower than %d bytes a second for %d s",
+				    PF_MIN_RATE, r->host.io_timeout);
+				pf_fail_rest(f);
+				break;
+			}
+			since = clock_ms();
+			mark = f->got;
+		}
+		if (!moved && ssh_wait(r->ssh) < 0) {
 			snprintf(f->why, sizeof f->why, "%s", ssh_error(r->ssh));
 			pf_fail_rest(f);
 		}
+	}
 	if (x->state != PF_HERE)
 		return -1;
 	x->state = PF_USED;

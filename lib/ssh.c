@@ -24,6 +24,9 @@
 #include <unistd.h>
 
 #define XFER (2 * 1024 * 1024) /* bytes per SFTP read or write call */
+/* Bytes a step reads from each of a job's stdout and stderr at most, so
+ * that its reader takes them (and checks its own limits) between steps. */
+#define STEP_READ (256u << 10)
 
 struct ssh {
 	LIBSSH2_SESSION *s;
@@ -488,7 +491,31 @@ struct ssh_job {
 	int eof_sent, closing;
 	struct sbuf *out, *err; /* out NULL: our stdout */
 	int status;
+	size_t cap;       /* bytes each of out and err may hold */
+	long long due;    /* the answer's deadline (clock_ms), or 0 */
 };
+
+/* "64 MiB", "4 KiB": a cap in a message. */
+static const char *size_words(size_t n, char buf[32])
+{
+	if (n >= (1u << 20) && !(n % (1u << 20)))
+		snprintf(buf, 32, "%zu MiB", n >> 20);
+	else if (n >= 1024 && !(n % 1024))
+		snprintf(buf, 32, "%zu KiB", n >> 10);
+	else
+		snprintf(buf, 32, "%zu bytes", n);
+	return buf;
+}
+
+void ssh_job_cap(struct ssh_job *j, size_t cap)
+{
+	j->cap = cap;
+}
+
+void ssh_job_due(struct ssh *c, struct ssh_job *j, int armed)
+{
+	j->due = armed ? clock_ms() + (long long)SSH_DUE_TIMES * c->timeout_ms : 0;
+}
 
 struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t inlen,
     struct sbuf *out, struct sbuf *errout)
@@ -505,15 +532,20 @@ struct ssh_job *ssh_start(struct ssh *c, const char *cmd, const char *in, size_t
 		return NULL;
 	}
 	struct ssh_job *j = xmalloc(sizeof *j);
-	*j = (struct ssh_job){.ch = ch, .in = in, .inlen = in ? inlen : 0, .out = out, .err = errout, .status = -1};
+	*j = (struct ssh_job){.ch = ch, .in = in, .inlen = in ? inlen : 0, .out = out, .err = errout, .status = -1,
+	    .cap = SSH_ANSWER_MAX};
+	if (out) /* out NULL: a log copied to our stdout, as long as it likes */
+		ssh_job_due(c, j, 1);
 	return j;
 }
 
 struct ssh_job *ssh_start_stream(struct ssh *c, const char *cmd, struct sbuf *out, struct sbuf *errout)
 {
 	struct ssh_job *j = ssh_start(c, cmd, NULL, 0, out, errout);
-	if (j)
+	if (j) {
 		j->stream = 1;
+		j->due = 0; /* each answer's, armed by its reader */
+	}
 	return j;
 }
 
@@ -552,19 +584,30 @@ int ssh_step(struct ssh *c, struct ssh_job *j)
 			goto broken;
 	}
 	for (int stream = 0; stream < 2; stream++) {
-		ssize_t n;
-		while ((n = libssh2_channel_read_ex(j->ch, stream, buf, sizeof buf)) > 0) {
+		struct sbuf *to = stream ? j->err : j->out;
+		size_t got = 0;
+		ssize_t n = 0;
+		while (got < STEP_READ && (n = libssh2_channel_read_ex(j->ch, stream, buf, sizeof buf)) > 0) {
 			moved = 1;
-			if (stream == 1) {
-				if (j->err)
-					sb_add(j->err, buf, (size_t)n);
-			} else if (j->out)
-				sb_add(j->out, buf, (size_t)n);
-			else if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout))
+			got += (size_t)n;
+			if (to && to->len + (size_t)n > j->cap) {
+				char w[32];
+				fail(c, "an answer longer than %s: stopped reading it", size_words(j->cap, w));
+				goto out;
+			}
+			if (to)
+				sb_add(to, buf, (size_t)n);
+			else if (stream == 0 && (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout)))
 				goto broken;
 		}
 		if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
 			goto broken;
+	}
+	if (!moved && !libssh2_channel_eof(j->ch) && j->due && clock_ms() > j->due) {
+		/* Nothing more has come, and the answer is not whole. */
+		fail(c, "the answer was not whole after %d s (%d x io_timeout)", SSH_DUE_TIMES * c->timeout_ms / 1000,
+		    SSH_DUE_TIMES);
+		goto out;
 	}
 	if (!libssh2_channel_eof(j->ch) || moved) {
 		r = moved ? SSH_MOVED : SSH_BLOCKED;

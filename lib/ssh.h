@@ -57,6 +57,25 @@ int ssh_finish(struct ssh *c, struct ssh_job *j);
 void ssh_job_free(struct ssh_job *j);
 
 /*
+ * What one answer may cost (#22): a host that prints without end, or a
+ * byte at a time, must not keep us for ever.  A job holds at most
+ * SSH_ANSWER_MAX bytes of stdout and as many of stderr (ssh_job_cap sets
+ * another cap), and its whole answer must come within SSH_DUE_TIMES times
+ * the host's io_timeout of its start (io_timeout alone bounds only a
+ * silence, which a byte every second never reaches).  Past either,
+ * ssh_step fails the job (-1) with a one-line message.  The deadline
+ * is checked when nothing is left to read: an answer that came whole
+ * while no one read it is not late.  A job copying its stdout to ours (a
+ * log, maybe followed) has no cap on it and no deadline; a stream (below)
+ * has a deadline only while ssh_job_due arms one.
+ */
+#define SSH_ANSWER_MAX (64u << 20) /* bytes: as lib/http.c caps an API's answer */
+#define SSH_DUE_TIMES 4            /* the deadline, in io_timeouts: 4 min by default */
+void ssh_job_cap(struct ssh_job *j, size_t cap);
+/* Arm j's deadline from now (armed), or clear it. */
+void ssh_job_due(struct ssh *c, struct ssh_job *j, int armed);
+
+/*
  * A job whose stdin stays open (a remote shell reading commands): what
  * ssh_feed gives is copied and sent as ssh_step can; no EOF is sent, the
  * shell ends when its channel is freed.

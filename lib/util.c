@@ -121,6 +121,13 @@ void timestamp_now(char out[TIMESTAMP_LEN])
 	snprintf(out + n, TIMESTAMP_LEN - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+long long clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int parse_double(const char *s, double *out)
 {
 	char *end;

@@ -47,6 +47,9 @@ void timestamp_now(char out[TIMESTAMP_LEN]);
 /* The UTC second of such a time ("2026-01-02T03:04:05..."); 0 or -1. */
 int timestamp_parse(const char *ts, long long *secs);
 
+/* Milliseconds on the monotonic clock: for deadlines and rates. */
+long long clock_ms(void);
+
 /* Parse a whole string as a number; 0 on success, -1 on junk or overflow. */
 int parse_double(const char *s, double *out);
 int parse_long(const char *s, long *out);

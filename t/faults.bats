@@ -3,7 +3,9 @@
 # SIGKILLed at random points on the local backend and on the SSH test
 # host; a store on a full tmpfs and a read-only one; SSH connections cut
 # in the middle of an upload and of a download; a host that accepts TCP
-# and never answers.
+# and never answers; hostile hosts (#22): a start slower than io_timeout,
+# answers without end or a byte a second (each cut at its cap or its
+# deadline), an HTTP video without end or trickling.
 #
 # After every kill the store must hold: every record one line of JSON
 # named by its id, no record lost, no status moved back (pending <
@@ -22,6 +24,7 @@
 
 load helper
 load sshd
+load videoapi
 
 setup_file() {
 	sshd_start
@@ -53,6 +56,8 @@ teardown() {
 		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
 	done
 	[ -n "${RELAY_PID:-}" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null
+	videoapi_stop
+	[ -z "${HOSTILE:-}" ] || hostile_end
 	if [ -n "${FAULT_MNT:-}" ] && mountpoint -q "$FAULT_MNT"; then
 		umount "$FAULT_MNT" || umount -l "$FAULT_MNT"
 	fi
@@ -600,4 +605,172 @@ gpu_kills() {
 	chmod 755 "$SSHD_DIR/bin/nvidia-smi"
 	gpu_kills "$SSHD_DIR/state" "gpu slots, SSH host"
 	rm -f "$SSHD_DIR/bin/nvidia-smi" "$SSHD_DIR/state/gpus" "$SSHD_DIR/state/model-sleep"
+}
+
+# --- hosts that answer slowly, without end, or a byte at a time (#22) ---
+
+# hostile SCRIPT BODY: the test host's copy of our script SCRIPT
+# (bashscripts/SCRIPT) replaced by a shell script running BODY, as a
+# hostile or broken host may answer anything; the install leaves it while
+# bashscripts/.version is unchanged.  hostile_sh BODY: the host's sh runs
+# BODY when it is started as a shell reading commands ("exec sh": the
+# starters and the prefetcher), /bin/sh otherwise.  hostile_end puts ours
+# back (the next connection installs them again).
+hostile() {
+	HOSTILE=1
+	printf '#!/bin/sh\n%s\n' "$2" >"$SSHD_DIR/work/bashscripts/$1"
+}
+hostile_sh() {
+	HOSTILE=1
+	printf '%s\n' "$1" >"$SSHD_DIR/state/sh-hostile"
+	printf '#!/bin/sh\n[ $# -eq 0 ] && exec /bin/sh "$STANDIN_STATE/sh-hostile"\nexec /bin/sh "$@"\n' >"$SSHD_DIR/bin/sh"
+	chmod 644 "$SSHD_DIR/state/sh-hostile"
+	chmod 755 "$SSHD_DIR/bin/sh"
+}
+hostile_end() {
+	rm -f "$SSHD_DIR/work/bashscripts/.version" "$SSHD_DIR/bin/sh" "$SSHD_DIR/state/sh-hostile"
+}
+
+# ended ID: wait until the run's job wrote its exit code on the test host.
+ended() {
+	local n
+	for n in $(seq 100); do
+		[ -e "$SSHD_DIR/work/outputs/run_$1/.exit" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# capped LIMIT CMD...: run CMD (stdin from $BATS_TEST_TMPDIR/req when it
+# exists), killed at LIMIT seconds (status 137 then: a hang fails and does
+# not hang) and, unsanitized, within 1 GiB of address space (a runaway
+# buffer fails, not the machine); prints its time and peak memory.
+# Sets status, output (its stderr) and PEAK_KB.
+capped() {
+	local limit=$1 t0 ms in=/dev/null
+	shift
+	[ ! -e "$BATS_TEST_TMPDIR/req" ] || in=$BATS_TEST_TMPDIR/req
+	t0=$(date +%s%N)
+	status=0
+	(
+		[ -n "${COSMOS_SANITIZED:-}" ] || ulimit -v 1048576
+		exec timeout -s KILL "$limit" /usr/bin/time -f %M -o "$BATS_TEST_TMPDIR/peak" "$@" <"$in" \
+			>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
+	) || status=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	output=$(cat "$BATS_TEST_TMPDIR/err")
+	lines=()
+	[ -z "$output" ] || mapfile -t lines <<<"$output"
+	PEAK_KB=$(tail -n 1 "$BATS_TEST_TMPDIR/peak" 2>/dev/null)
+	[[ $PEAK_KB =~ ^[0-9]+$ ]] || PEAK_KB=0
+	echo "# $1: status $status after $ms ms, peak $((PEAK_KB / 1024)) MiB: $output" >&3
+}
+
+@test "#22 finding 2: a start slower than io_timeout (a first image pull): left pending, status 4, within io_timeout; the next sync adopts it, started once" {
+	use_ssh
+	echo 6 >"$SSHD_DIR/state/docker-run-sleep"
+	chmod 644 "$SSHD_DIR/state/docker-run-sleep"
+	requests 1 >"$BATS_TEST_TMPDIR/req"
+	export COSMOS_HOST_IO_TIMEOUT=3
+	capped 30 cosmos-submit
+	unset COSMOS_HOST_IO_TIMEOUT
+	rm -f "$SSHD_DIR/state/docker-run-sleep" "$BATS_TEST_TMPDIR/req"
+	assert_equal "$status" 4
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-submit: stdin:1: rs_[0-9a-f]{32}: .*: timed out after 3 s; left pending: the next cosmos-sync adopts it if it started$"
+	id=$(cosmos-manifest | jq -r .id)
+	assert_equal "$(jq -r '[.status, .host, (.reason // "-")] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "pending testhost -"
+	sync_wait
+	fault_home
+}
+
+@test "#22 finding 6: an HTTP video without end is cut at max_download_mb and fails its run; one that trickles fails the download within io_timeout, the run as it was; no part is left" {
+	videoapi_start
+	export COSMOS_CONFIG=$BATS_TEST_TMPDIR/api-hosts
+	videoapi_host api gemini max_download_mb=1 io_timeout=2 >"$COSMOS_CONFIG"
+	videoapi_control '{"run_seconds": 0.3, "blob": "endless"}'
+	id=$(cosmos-spec generate 'a red kite' | cosmos-submit --host api | jq -r .id)
+	capped 30 cosmos-sync --wait --interval 1 "$id"
+	assert_equal "$status" 1
+	[ -n "${COSMOS_SANITIZED:-}" ] || [ "$PEAK_KB" -lt 400000 ] || fail "peak $PEAK_KB KiB"
+	assert_equal "$(jq -r '[.status, .reason_code] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "failed download_failed"
+	videoapi_control '{"run_seconds": 0.3, "blob": "trickle"}'
+	id=$(cosmos-spec generate 'a blue kite' | cosmos-submit --host api | jq -r .id)
+	sleep 1
+	capped 30 cosmos-sync "$id"
+	assert_equal "$status" 5
+	assert_output --partial "the video came slower than 1024 bytes a second for 2 s"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" submitted
+	run find "$COSMOS_DIR" -name '.*part*'
+	assert_output ""
+}
+
+@test "#22 finding 4: a host that prints without end: the start's answer, the status answer and a prefetch header are cut at their caps; status 4, one line, bounded memory; nothing lost" {
+	use_ssh
+	id=$(requests 1 | cosmos-submit | jq -r .id)
+	ended "$id"
+	# cosmos-ctl status's answer: endless.
+	hostile cosmos-ctl 'exec yes'
+	before=$(store_snapshot)
+	capped 30 cosmos-sync
+	assert_equal "$status" 4
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-sync: testhost: $SSH_USER@127\.0\.0\.1:$SSHD_PORT: an answer longer than 64 MiB: stopped reading it$"
+	[ -n "${COSMOS_SANITIZED:-}" ] || [ "$PEAK_KB" -lt 400000 ] || fail "peak $PEAK_KB KiB"
+	assert_equal "$(store_snapshot)" "$before"
+	# The start's answer: endless, on stdout and on stderr.
+	hostile cosmos-slot 'yes >&2 & exec yes'
+	requests 1 >"$BATS_TEST_TMPDIR/req"
+	capped 30 cosmos-submit
+	assert_equal "$status" 4
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-submit: stdin:1: rs_[0-9a-f]{32}: $SSH_USER@127\.0\.0\.1:$SSHD_PORT: an answer longer than 1 MiB: stopped reading it; left pending: the next cosmos-sync adopts it if it started$"
+	[ -n "${COSMOS_SANITIZED:-}" ] || [ "$PEAK_KB" -lt 400000 ] || fail "peak $PEAK_KB KiB"
+	pid=$(cosmos-manifest --status pending | jq -r .id)
+	assert_equal "$(jq -r '[.status, .host] | join(" ")' "$COSMOS_DIR/runs/$pid.json")" "pending testhost"
+	rm "$BATS_TEST_TMPDIR/req"
+	# The prefetcher's header line: endless, without a newline.  The
+	# stream is dropped and the output comes by SFTP, whole.
+	hostile_end
+	hostile_sh "exec tr '\\0' x </dev/zero"
+	capped 30 cosmos-sync "$id"
+	hostile_end
+	assert_equal "$status" 0
+	[ -n "${COSMOS_SANITIZED:-}" ] || [ "$PEAK_KB" -lt 400000 ] || fail "peak $PEAK_KB KiB"
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	cmp "$(jq -r .outputs.video "$COSMOS_DIR/runs/$id.json")" "$CLIPS/full/color.mp4"
+	run find "$COSMOS_DIR/runs" -name '*part*'
+	assert_output ""
+}
+
+@test "#22 finding 5: a host that sends a byte a second: the start's and the status answer end at 4 x io_timeout, status 4, one line; a prefetch slower than 1 KiB/s is dropped; nothing lost" {
+	use_ssh
+	export COSMOS_HOST_IO_TIMEOUT=2
+	id=$(requests 1 | cosmos-submit | jq -r .id)
+	ended "$id"
+	hostile cosmos-ctl 'while :; do printf x; sleep 1; done'
+	before=$(store_snapshot)
+	capped 30 cosmos-sync
+	assert_equal "$status" 4
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-sync: testhost: $SSH_USER@127\.0\.0\.1:$SSHD_PORT: the answer was not whole after 8 s \(4 x io_timeout\)$"
+	assert_equal "$(store_snapshot)" "$before"
+	hostile cosmos-slot 'while :; do printf x; printf y >&2; sleep 1; done'
+	requests 1 >"$BATS_TEST_TMPDIR/req"
+	capped 30 cosmos-submit
+	assert_equal "$status" 4
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^cosmos-submit: stdin:1: rs_[0-9a-f]{32}: $SSH_USER@127\.0\.0\.1:$SSHD_PORT: the answer was not whole after 8 s \(4 x io_timeout\); left pending: the next cosmos-sync adopts it if it started$"
+	pid=$(cosmos-manifest --status pending | jq -r .id)
+	assert_equal "$(jq -r '[.status, .host] | join(" ")' "$COSMOS_DIR/runs/$pid.json")" "pending testhost"
+	rm "$BATS_TEST_TMPDIR/req"
+	# The prefetcher: a trickle is dropped after io_timeout; SFTP brings
+	# the output whole.
+	hostile_end
+	hostile_sh 'while :; do printf x; sleep 1; done'
+	capped 30 cosmos-sync "$id"
+	hostile_end
+	assert_equal "$status" 0
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	cmp "$(jq -r .outputs.video "$COSMOS_DIR/runs/$id.json")" "$CLIPS/full/color.mp4"
 }
