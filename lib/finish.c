@@ -155,9 +155,24 @@ static void probe_video(const char *path, cJSON *out)
 	sb_free(&answer);
 }
 
-/* Download run rec's output file from into run id's directory as name
+/* dir/sub made, unless it is there; 0 or -1 (said). */
+static int make_dir(const char *dir, const char *sub)
+{
+	char *p = xasprintf("%s/%s", dir, sub);
+	int rc = mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	if (rc)
+		warn_("%s", p);
+	free(p);
+	return rc;
+}
+
+/*
+ * Download run rec's output file from into run id's outputs/ as name
  * (making its sub/ for "sub/file"); record it in out.  0, or an exit code
- * class. */
+ * class.  A job names its files, so they go where none of the store's
+ * own files (request.json, spec.json, events.jsonl) live: a job's
+ * request.json is an output, never a request.
+ */
 static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const char *from, const char *name,
     double size, cJSON *out)
 {
@@ -166,14 +181,11 @@ static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const c
 		warn_("%s/runs/%s", store_root(), id);
 		return EX_STORE;
 	}
-	char *local = xasprintf("%s/%s", dir, name), *slash = strrchr(local, '/');
-	int rc = 0;
-	if (strchr(name, '/')) {
+	char *local = xasprintf("%s/outputs/%s", dir, name), *slash = strrchr(local, '/');
+	int rc = make_dir(dir, "outputs") < 0 ? EX_STORE : 0;
+	if (!rc && strchr(name, '/')) {
 		*slash = '\0';
-		if (mkdir(local, 0755) < 0 && errno != EEXIST) {
-			warn_("%s", local);
-			rc = EX_STORE;
-		}
+		rc = make_dir(local, ".") < 0 ? EX_STORE : 0;
 		*slash = '/';
 	}
 	*r->why_code = '\0';

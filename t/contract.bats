@@ -72,7 +72,7 @@ assert_flags_defined() {
 	jq -e 'index("--offload_guardrail_models") and index("--offload_text_encoder_model")' \
 		"$(out_of "$id")/transfer_argv.json"
 	# transfer.py writes VIDEO_SAVE_FOLDER/VIDEO_SAVE_NAME.mp4 (l.397).
-	assert_file_exists "$COSMOS_DIR/runs/$id/output.mp4"
+	assert_file_exists "$COSMOS_DIR/runs/$id/outputs/output.mp4"
 }
 
 @test "a packed batch of three, one with its own depth.mp4: upstream accepts the shared spec; the others' depth is null" {
@@ -106,7 +106,7 @@ assert_flags_defined() {
 	# Each child has its video_<i>/output.mp4 (transfer.py l.392-393).
 	for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do
 		assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c.json")" completed
-		assert_file_exists "$COSMOS_DIR/runs/$c/output.mp4"
+		assert_file_exists "$COSMOS_DIR/runs/$c/outputs/output.mp4"
 	done
 }
 
@@ -160,7 +160,7 @@ assert_flags_defined() {
 	run wait_all $ids
 	assert_success
 	got=$(for id in $ids; do
-		ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$COSMOS_DIR/runs/$id/output.mp4"
+		ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$COSMOS_DIR/runs/$id/outputs/output.mp4"
 	done | tr '\n' ' ')
 	assert_equal "$got" "3840x2112 2880x2112 2112x3840 "
 }

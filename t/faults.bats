@@ -474,7 +474,7 @@ cas_whole() {
 	assert_equal "$(cas_whole)" ""
 	sync_wait
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$again.json")" completed
-	cmp "$COSMOS_DIR/runs/$again/output.mp4" "$BIG"
+	cmp "$COSMOS_DIR/runs/$again/outputs/output.mp4" "$BIG"
 	echo "# upload cut at 2000000 of $(stat -c %s "$BIG") bytes: $left hidden part file(s) of it left in the host's cas/, cleared by a later connection" >&3
 }
 
@@ -491,12 +491,12 @@ cas_whole() {
 	assert_failure 5
 	assert_output --regexp "^cosmos-sync: $id: .*/output\.mp4: read failed"
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" submitted
-	assert_file_not_exists "$COSMOS_DIR/runs/$id/output.mp4"
+	assert_file_not_exists "$COSMOS_DIR/runs/$id/outputs/output.mp4"
 	run find "$COSMOS_DIR/runs" -name '*part*'
 	assert_output ""
 	sync_wait
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
-	cmp "$COSMOS_DIR/runs/$id/output.mp4" "$BIG"
+	cmp "$COSMOS_DIR/runs/$id/outputs/output.mp4" "$BIG"
 	assert_equal "$(grep -c '^\[COSMOS_START\]' "$SSHD_DIR/work/outputs/run_$id/run.log")" 1
 }
 

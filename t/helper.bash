@@ -40,8 +40,9 @@ make_run() {
 	mkdir -p "$dir"
 	local out=null
 	if [ "$status" = completed ]; then
-		cp "$CLIPS/full/color.mp4" "$dir/output.mp4"
-		out="\"$dir/output.mp4\""
+		mkdir -p "$dir/outputs"
+		cp "$CLIPS/full/color.mp4" "$dir/outputs/output.mp4"
+		out="\"$dir/outputs/output.mp4\""
 	fi
 	jq -nc --arg id "$id" --arg st "$status" --argjson out "$out" '
 		{id:$id, model_type:"transfer", status:$st, prompt_id:null,

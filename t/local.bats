@@ -23,21 +23,21 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	run wait_all "$id"
 	assert_success
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
-		"$COSMOS_DIR/runs/$id/output.mp4"
+		"$COSMOS_DIR/runs/$id/outputs/output.mp4"
 	assert_output 3840,2112
-	grep -q 'lanczos upscale to 3840x2112' "$COSMOS_DIR/runs/$id/run.log"
+	grep -q 'lanczos upscale to 3840x2112' "$COSMOS_DIR/runs/$id/outputs/run.log"
 }
 
 @test "transfer, then upscale from that run with a prompt, on this machine" {
 	p=$(make_prompt "a robot arm" "$CLIPS/full")
 	t=$(cosmos-spec transfer "$p" | cosmos-submit | jq -r .id)
 	wait_all "$t" >/dev/null
-	grep -q 'STAND-IN for Cosmos Transfer' "$COSMOS_DIR/runs/$t/run.log"
+	grep -q 'STAND-IN for Cosmos Transfer' "$COSMOS_DIR/runs/$t/outputs/run.log"
 	u=$(cosmos-spec upscale --from-run "$t" --prompt "crisp" | cosmos-submit)
 	assert_equal "$(jq -r .job.uploaded_bytes <<<"$u")" 0
 	run wait_all "$(jq -r .id <<<"$u")"
 	assert_success
-	assert_equal "$(jq -c . "$COSMOS_DIR/runs/$(jq -r .id <<<"$u")/spec_used.json")" \
+	assert_equal "$(jq -c . "$COSMOS_DIR/runs/$(jq -r .id <<<"$u")/outputs/spec_used.json")" \
 		"{\"input_video_path\":\"outputs/run_$t/output.mp4\",\"upscale\":{\"control_weight\":0.5},\"num_steps\":10,\"prompt\":\"crisp\"}"
 }
 
@@ -285,7 +285,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	run cosmos-sync --wait --interval 1 --timeout 30 "$id"
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
-	assert_equal "$(cat "$COSMOS_DIR/runs/$id/ lead.txt") $(cat "$COSMOS_DIR/runs/$id/trail.txt ")" "hi ho"
+	assert_equal "$(cat "$COSMOS_DIR/runs/$id/outputs/ lead.txt") $(cat "$COSMOS_DIR/runs/$id/outputs/trail.txt ")" "hi ho"
 }
 
 @test "an output size the host gives that is not decimal digits is refused, never cast (-1, 1e30, nan)" {
@@ -308,7 +308,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 60 "$@"; }
 	[[ $stderr == *"refusing the size 'nan' of 'run.log'"* ]]
 	[[ $stderr != *18446744073709551615* ]]
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
-	assert_file_exists "$COSMOS_DIR/runs/$id/output.mp4"
+	assert_file_exists "$COSMOS_DIR/runs/$id/outputs/output.mp4"
 }
 
 @test "a request value holding the job file's end line reaches the model whole; a job file that does not parse fails the run, not lost" {

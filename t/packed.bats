@@ -74,10 +74,10 @@ prompts_from() {
 	# Each completed child has its own video, in its own directory.
 	for i in 0 2; do
 		v=$(jq -r .outputs.video "$COSMOS_DIR/runs/${c[$i]}.json")
-		assert_equal "$v" "$COSMOS_DIR/runs/${c[$i]}/output.mp4"
+		assert_equal "$v" "$COSMOS_DIR/runs/${c[$i]}/outputs/output.mp4"
 		cmp "$v" "$SSHD_DIR/work/outputs/run_$b/video_$i/output.mp4"
 	done
-	assert_file_not_exists "$COSMOS_DIR/runs/${c[1]}/output.mp4"
+	assert_file_not_exists "$COSMOS_DIR/runs/${c[1]}/outputs/output.mp4"
 	assert_equal "$(jq -r '[.status, .exit_code, .reason] | join(" ")' "$p")" \
 		"failed 1 1 of 3 children did not complete (1 failed, 0 cancelled)"
 	assert_equal "$(jq -c .outputs.children "$p")" '{"total":3,"completed":2,"failed":1,"cancelled":0}'
@@ -99,7 +99,7 @@ prompts_from() {
 	assert_equal "$(jq -r '[.exit_code, .status] | join(" ")' "$COSMOS_DIR/runs/$b.json")" "0 failed"
 	[[ "$stderr" == *"refusing output video_7/output.mp4"* ]] || fail "no refusal: $stderr"
 	[[ "$stderr" == *"refusing output video_x/output.mp4"* ]] || fail "no refusal: $stderr"
-	assert_file_not_exists "$COSMOS_DIR/runs/$b/video_7"
+	assert_file_not_exists "$COSMOS_DIR/runs/$b/outputs/video_7"
 }
 
 @test "cosmos inference P1 P2 P3 runs one packed batch; --wait ends completed" {
@@ -258,5 +258,5 @@ prompts_from() {
 	assert_success
 	assert_equal "$stderr" ""
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$c.json")" completed
-	assert_file_exists "$COSMOS_DIR/runs/$c/output.mp4"
+	assert_file_exists "$COSMOS_DIR/runs/$c/outputs/output.mp4"
 }

@@ -52,10 +52,10 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	assert_equal "$(sed -n 4,5p "$(work)/outputs/run_$id/model_args" | tr '\n' ' ')" "--num_steps 35 "
 	grep -qx -- '--seed' "$(work)/outputs/run_$id/model_args"
 	# Downloaded, at the size the host had.
-	out=$COSMOS_DIR/runs/$id/output.mp4
+	out=$COSMOS_DIR/runs/$id/outputs/output.mp4
 	assert_equal "$(stat -c %s "$out")" "$(stat -c %s "$(work)/outputs/run_$id/output.mp4")"
 	assert_equal "$(jq -r .outputs.video "$COSMOS_DIR/runs/$id.json")" "$out"
-	tail -n 1 "$COSMOS_DIR/runs/$id/run.log" | grep -qx '\[COSMOS_COMPLETE\] exit_code=0'
+	tail -n 1 "$COSMOS_DIR/runs/$id/outputs/run.log" | grep -qx '\[COSMOS_COMPLETE\] exit_code=0'
 }
 
 @test "upscale from a run: no upload, the run's output on the host; prompt only when given; 3840x2112" {
@@ -71,7 +71,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	assert_equal "$(jq -c . "$(work)/outputs/run_$id/spec_used.json")" \
 		"{\"input_video_path\":\"outputs/run_$src/output.mp4\",\"upscale\":{\"control_weight\":0.7},\"num_steps\":10,\"prompt\":\"crisp\"}"
 	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 \
-		"$COSMOS_DIR/runs/$id/output.mp4"
+		"$COSMOS_DIR/runs/$id/outputs/output.mp4"
 	assert_output 3840,2112
 }
 
@@ -145,7 +145,7 @@ accepted() { grep -c 'Accepted publickey' "$SSHD_DIR/sshd.log" || true; }
 	run wait_all "$id"
 	assert_failure 1
 	assert_equal "$(jq -c '[.status, .exit_code]' "$COSMOS_DIR/runs/$id.json")" '["failed",3]'
-	grep -q 'exit_code=3' "$COSMOS_DIR/runs/$id/run.log"
+	grep -q 'exit_code=3' "$COSMOS_DIR/runs/$id/outputs/run.log"
 }
 
 @test "a container removed behind our back is failed, reason lost" {
@@ -594,18 +594,18 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 
 @test "a download killed half-way leaves only a hidden part file, which the next sync clears" {
 	id=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | submit_one | jq -r .id)
-	mkdir -p "$COSMOS_DIR/runs/$id"
+	mkdir -p "$COSMOS_DIR/runs/$id/outputs"
 	sh -c 'exit 0' &
 	dead=$!
 	wait "$dead"
-	head -c 4096 /dev/urandom >"$COSMOS_DIR/runs/$id/.output.mp4.part$dead"
-	echo live >"$COSMOS_DIR/runs/$id/.output.mp4.part$$" # a sync at work now: left alone
+	head -c 4096 /dev/urandom >"$COSMOS_DIR/runs/$id/outputs/.output.mp4.part$dead"
+	echo live >"$COSMOS_DIR/runs/$id/outputs/.output.mp4.part$$" # a sync at work now: left alone
 	run wait_all "$id"
 	assert_success
-	assert_file_not_exists "$COSMOS_DIR/runs/$id/.output.mp4.part$dead"
-	assert_file_exists "$COSMOS_DIR/runs/$id/.output.mp4.part$$"
-	run ls "$COSMOS_DIR/runs/$id"
-	refute_output --partial part
+	assert_file_not_exists "$COSMOS_DIR/runs/$id/outputs/.output.mp4.part$dead"
+	assert_file_exists "$COSMOS_DIR/runs/$id/outputs/.output.mp4.part$$"
+	run ls -a "$COSMOS_DIR/runs/$id/outputs"
+	refute_output --partial "part$dead"
 }
 
 @test "a host known_hosts records by its ECDSA key (as OpenSSH left it) is checked by that key; nothing is added" {

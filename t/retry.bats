@@ -192,3 +192,33 @@ cosmos-submit: argument 2: $b: is completed, not failed: not retried"
 	run wait_all "$(jq -r .retried_by "$COSMOS_DIR/runs/$a.json")"
 	assert_success
 }
+
+# #22 finding 1: a job's outputs once went into runs/<id>/ beside the
+# store's request.json, so a model could write a request naming any file
+# here, fail, and have `retry --any` upload it to the host.
+@test "a model's outputs named request.json and spec.json land in runs/ID/outputs/; retry --any starts what the user asked, and never stages the model's file" {
+	printf 'not for the host\n' >"$BATS_TEST_TMPDIR/secret.mp4"
+	jq -nc --arg v "$BATS_TEST_TMPDIR/secret.mp4" \
+		'{model_type: "upscale", execution_config: {input_video_source: $v}, spec: {input_video_path: $v, upscale: {control_weight: 0.5}}}' \
+		>"$BATS_TEST_TMPDIR/forged"
+	echo 3 >"$STANDIN_STATE/model-exit"
+	echo "cp '$BATS_TEST_TMPDIR/forged' request.json; cp '$BATS_TEST_TMPDIR/forged' spec.json" >"$STANDIN_STATE/model-after"
+	a=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | COSMOS_LOCAL_ENGINE=$STANDIN cosmos-submit | jq -r .id)
+	mine=$(cat "$COSMOS_DIR/runs/$a/request.json")
+	run wait_all "$a"
+	assert_failure 1
+	assert_equal "$(cat "$COSMOS_DIR/runs/$a/request.json")" "$mine"
+	assert_file_exists "$COSMOS_DIR/runs/$a/outputs/request.json"
+	assert_equal "$(jq -r '.outputs.log' "$COSMOS_DIR/runs/$a.json")" "$COSMOS_DIR/runs/$a/outputs/run.log"
+	rm "$STANDIN_STATE"/model-*
+	run --separate-stderr cosmos retry --any "$a"
+	assert_success
+	b=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -c 'del(.run_id, .host)' "$COSMOS_DIR/runs/$b/request.json")" "$(jq -c 'del(.run_id, .host)' <<<"$mine")"
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(jq -r .outputs.video "$COSMOS_DIR/runs/$b.json")" "$COSMOS_DIR/runs/$b/outputs/output.mp4"
+	# The secret's bytes were never staged for the host (inputs go there by content).
+	run grep -rlF 'not for the host' "$COSMOS_DIR/local"
+	assert_failure 1
+}

@@ -57,7 +57,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
-	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$COSMOS_DIR/runs/$id/output.mp4"
+	run ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$COSMOS_DIR/runs/$id/outputs/output.mp4"
 	assert_output 3840,2112
 	# Slurm's own record of it: the job completion log.
 	grep -q "JobId=$job .*Name=cosmos_upscale_${id:0:8} .*JobState=COMPLETED" "$SLURM_DIR/log/jobcomp.log"
@@ -189,7 +189,7 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | sort | uniq -c | tr -s ' ')" " 5 completed"
 	# Each task ran its own child: its prompt reached its own spec.
 	for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do
-		assert_file_exists "$COSMOS_DIR/runs/$c/output.mp4"
+		assert_file_exists "$COSMOS_DIR/runs/$c/outputs/output.mp4"
 	done
 	assert_equal "$(for c in $(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json"); do jq -r .prompt "$(cluster)/outputs/run_$c/spec_used.json"; done | tr '\n' ,)" \
 		"take 1,take 2,take 3,take 4,take 5,"

@@ -141,7 +141,7 @@ cosmos-spec: stdin:8: JSON line has no \"id\" string"
 @test "upscale: from a completed run, without and with a prompt" {
 	p=$(make_prompt "one" "$CLIPS/full")
 	r=$(make_run completed ".prompt_id = \"$p\"")
-	v=$COSMOS_DIR/runs/$r/output.mp4
+	v=$COSMOS_DIR/runs/$r/outputs/output.mp4
 	run cosmos-spec upscale --from-run "$r"
 	assert_success
 	assert_json "$output" "$(jq -n --arg v "$v" --arg r "$r" --arg p "$p" '
@@ -177,7 +177,7 @@ cosmos-spec: stdin:8: JSON line has no \"id\" string"
 	running=$(make_run running)
 	failed=$(make_run failed)
 	gone=$(make_run completed)
-	rm "$COSMOS_DIR/runs/$gone/output.mp4"
+	rm "$COSMOS_DIR/runs/$gone/outputs/output.mp4"
 	before=$(store_snapshot)
 	run cosmos-spec upscale --from-run "$unknown"
 	assert_failure 1
@@ -188,7 +188,7 @@ cosmos-spec: stdin:8: JSON line has no \"id\" string"
 	run cosmos-spec upscale --from-run "$failed"
 	assert_output "cosmos-spec: --from-run: $failed: run is failed, not completed"
 	run cosmos-spec upscale --from-run "$gone"
-	assert_output "cosmos-spec: --from-run: $gone: output video $COSMOS_DIR/runs/$gone/output.mp4 is missing"
+	assert_output "cosmos-spec: --from-run: $gone: output video $COSMOS_DIR/runs/$gone/outputs/output.mp4 is missing"
 	run cosmos-spec upscale --from-run ../../x
 	assert_failure 1
 	assert_output --partial "is not a run id"

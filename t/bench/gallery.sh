@@ -20,7 +20,7 @@ import json, os, sys
 store, clip, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(n):
     rid = "rs_%032x" % (i + 1)
-    d = os.path.join(store, "runs", rid)
+    d = os.path.join(store, "runs", rid, "outputs")
     os.makedirs(d)
     os.link(clip, os.path.join(d, "output.mp4"))
     rec = {"id": rid, "model_type": "upscale", "status": "completed", "host": "gpu1", "backend": "docker",

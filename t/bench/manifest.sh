@@ -18,7 +18,7 @@ awk -v n="$N" -v dir="$COSMOS_DIR/runs" 'BEGIN {
 		id = sprintf("rs_%08x%08x%08x%08x", i, i * 7, i * 13, i * 31)
 		f = dir "/" id ".json"
 		s = st[i % 10 + 1]
-		printf "{\"id\":\"%s\",\"model_type\":\"transfer\",\"status\":\"%s\",\"prompt_id\":\"ps_%032x\",\"backend\":\"docker\",\"host\":\"gpu1\",\"job\":{\"container\":\"cosmos_transfer_%s\"},\"execution_config\":{\"weights\":{\"vis\":0.25,\"edge\":0.25,\"depth\":0.25,\"seg\":0.25},\"num_steps\":35,\"guidance\":5,\"seed\":1,\"fps\":24,\"sigma_max\":70,\"blur_strength\":\"medium\",\"canny_threshold\":\"medium\"},\"outputs\":{\"video\":\"/data/cosmos/runs/%s/output.mp4\"},\"created_at\":\"2026-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"updated_at\":\"2026-11-22T00:00:00.000Z\"}\n", id, s, i % 5000, substr(id, 1, 11), id, i % 12 + 1, i % 28 + 1, i % 24, i % 60, (i / 60) % 60, i % 1000 > f
+		printf "{\"id\":\"%s\",\"model_type\":\"transfer\",\"status\":\"%s\",\"prompt_id\":\"ps_%032x\",\"backend\":\"docker\",\"host\":\"gpu1\",\"job\":{\"container\":\"cosmos_transfer_%s\"},\"execution_config\":{\"weights\":{\"vis\":0.25,\"edge\":0.25,\"depth\":0.25,\"seg\":0.25},\"num_steps\":35,\"guidance\":5,\"seed\":1,\"fps\":24,\"sigma_max\":70,\"blur_strength\":\"medium\",\"canny_threshold\":\"medium\"},\"outputs\":{\"video\":\"/data/cosmos/runs/%s/outputs/output.mp4\"},\"created_at\":\"2026-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"updated_at\":\"2026-11-22T00:00:00.000Z\"}\n", id, s, i % 5000, substr(id, 1, 11), id, i % 12 + 1, i % 28 + 1, i % 24, i % 60, (i / 60) % 60, i % 1000 > f
 		close(f)
 	}
 }'
