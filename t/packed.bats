@@ -87,10 +87,12 @@ prompts_from() {
 	assert_output --partial "[reference engine] item 1 failed"
 }
 
-@test "a batch that exits 0 but loses an output fails only that child; stray names are refused" {
-	standin_model after 'rm -r video_1 && mkdir video_7 video_x && echo x >video_7/output.mp4 && echo x >video_x/output.mp4'
+@test "a batch that exits 0 but loses an output fails only that child; stray names are refused; a child's request.json from the job is an output" {
+	standin_model after 'rm -r video_1 && mkdir video_7 video_x && echo x >video_7/output.mp4 && echo x >video_x/output.mp4 && echo forged >video_0/request.json'
 	read -r -a ps <<<"$(prompts_from "$CLIPS/full" "$CLIPS/full" "$CLIPS/full")"
 	b=$(packed "${ps[@]}")
+	c0=$(jq -r '.execution_config.child_run_ids[0]' "$COSMOS_DIR/runs/$b.json")
+	mine=$(cat "$COSMOS_DIR/runs/$c0/request.json")
 	run --separate-stderr cosmos-sync --wait --interval 1 "$b"
 	assert_failure 1
 	assert_equal "$(cosmos-manifest --batch "$b" | jq -r .status | tr '\n' ' ')" "completed failed completed "
@@ -100,6 +102,9 @@ prompts_from() {
 	[[ "$stderr" == *"refusing output video_7/output.mp4"* ]] || fail "no refusal: $stderr"
 	[[ "$stderr" == *"refusing output video_x/output.mp4"* ]] || fail "no refusal: $stderr"
 	assert_file_not_exists "$COSMOS_DIR/runs/$b/outputs/video_7"
+	# #22 finding 1: the child's request is still the one submitted.
+	assert_equal "$(cat "$COSMOS_DIR/runs/$c0/request.json")" "$mine"
+	assert_equal "$(cat "$COSMOS_DIR/runs/$c0/outputs/request.json")" forged
 }
 
 @test "cosmos inference P1 P2 P3 runs one packed batch; --wait ends completed" {
