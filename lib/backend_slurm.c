@@ -227,14 +227,54 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 }
 
 /*
- * A job array: task i runs cosmos-job for ids[i], read from the list
- * runs/FIRST.ids.  One command of a fixed size writes every job script
- * and the list from stdin (each script after a line "#cosmos-job-NONCE
- * ID": the nonce is random, so no line of a script can pass for one, and
- * each ID is checked again), then calls sbatch once.  If any job script
- * is there already, the array was started before: its job id is told
- * again.
+ * A job array: task k runs cosmos-job for the run on line k+1 of the list
+ * runs/array_NONCE.ids.  One command of a fixed size writes the job
+ * scripts and the list from stdin (each script after a line "#cosmos-job-
+ * NONCE ID": the nonce is random, so no line of a script can pass for
+ * one, and each ID is checked again), then calls sbatch once.
+ *
+ * A start killed anywhere (cosmos-submit or cosmos-batch SIGKILLed, a
+ * connection lost) is made good by starting the same runs again
+ * (cosmos-batch --resume), or, for runs whose array was submitted, by
+ * cosmos-sync (adopt below).  What makes that hold:
+ *  - A run's job was submitted exactly when runs/ID.jobid is on the host:
+ *    "JOBID_TASK", written for each run of the array as soon as sbatch
+ *    returns (a job script alone says nothing: a start may die after it).
+ *  - The command runs to its end once begun: SIGHUP, SIGINT and SIGPIPE
+ *    are ignored (a client gone is no reason to stop between sbatch and
+ *    the runs' job ids), and its stdin must end at the line "#cosmos-job-
+ *    NONCE end", or nothing is submitted (stdin cut short by a kill).
+ *  - Starts of arrays in a work dir take turns (flock on runs/.arrays.lock),
+ *    so a start again waits for one still running on the host, then sees
+ *    its job ids.
+ *  - runs/array_NONCE.sbatch is there while sbatch may have submitted an
+ *    array whose runs' job ids are not kept yet.  Left by a start killed
+ *    there (by the host: the command ignores its client's end), the next
+ *    start (HEAL) asks squeue once, by the array's log name: found, the
+ *    runs' job ids are kept then; not found (never submitted, or ended
+ *    and forgotten by Slurm), they are started again; squeue failing, the
+ *    start says so (exit ARRAY_UNSURE: the runs stay pending).
+ *  - Started again, a run with a job id is told again ("task ID JOBID_TASK",
+ *    not submitted); the others, their job scripts written anew, make a new
+ *    array (exit 0), if there are any (else exit JOB_ALREADY).  The list
+ *    and the tasks' logs are named by the nonce: a new array never
+ *    touches an older one's.
  */
+#define HEAL                                                                                                       \
+	"q=-; for s in runs/array_*.sbatch; do [ -f \"$s\" ] || continue; a=${s%.sbatch}; [ \"$q\" != - ] || "             \
+	"q=$(squeue -h -u \"$(id -un)\" -O ArrayJobID:24,StdOut:4096) || { echo 'cosmos: squeue failed' >&2; "          \
+	"exit " ARRAY_UNSURE_S "; }; j=$(printf '%s\\n' \"$q\" | awk -v a=\"${a#runs/}.slurm.\" 'index($2, a) { print $1; exit }'); " \
+	"case $j in '' | *[!0-9]*) ;; *) t=0; while read -r i; do echo \"${j}_$t\" >\"runs/$i.jobid\"; "                 \
+	"t=$((t + 1)); done <\"$a.ids\" ;; esac; rm -f \"$s\"; done; "
+#define ARRAY_UNSURE 3
+#define ARRAY_UNSURE_S "3"
+
+struct many {
+	struct bjob b; /* first: started_many gets &b */
+	char (*ids)[ID_LEN + 1];
+	int n;
+};
+
 static struct bjob *start_many(struct remote *r, const char *name, const char *const *ids, const char *const *models,
     const cJSON *const *jobs, const cJSON *const *ecs, int n, int max_running)
 {
@@ -242,23 +282,28 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	char nonce[ID_LEN + 1];
 	id_new(ID_RUN, nonce);
 	char *marker = xasprintf("#cosmos-job-%s ", nonce + 3);
-	char *jobid = xasprintf("runs/%s.jobid", ids[0]), *list = xasprintf("runs/%s.ids", ids[0]);
-	char *log = xasprintf("runs/%s.slurm.%%a.log", ids[0]), *again = tell_again(jobid);
+	char *list = xasprintf("runs/array_%s.ids", nonce + 3), *log = xasprintf("runs/array_%s.slurm.%%a.log", nonce + 3);
+	char *mark = xasprintf("runs/array_%s.sbatch", nonce + 3);
 	struct sbuf b = {0}, in = {0};
-	/* The list is made from the markers, under a temporary name. */
-	sb_puts(&b, "f=; : >");
+	/* The list is made from the markers, under a temporary name; k counts
+	 * the runs to submit now. */
+	sb_puts(&b, "trap '' HUP INT PIPE; exec 9>>runs/.arrays.lock && flock 9 || exit 1; " HEAL "f=; w=; k=0; : >");
 	sb_quote(&b, list);
-	sb_puts(&b, ".new || exit 1; while IFS= read -r l || [ -n \"$l\" ]; do case $l in ");
+	sb_puts(&b, ".new || exit 1; while IFS= read -r l; do case $l in ");
+	sb_quote(&b, marker);
+	sb_puts(&b, "end) w=1; break ;; ");
 	sb_quote(&b, marker);
 	sb_puts(&b, "*) i=${l#");
 	sb_quote(&b, marker);
-	sb_puts(&b, "}; case $i in rs_*[!0-9a-f]*) exit 2 ;; rs_*) ;; *) exit 2 ;; esac; "
-	            "[ ${#i} -eq 35 ] || exit 2; f=runs/$i.sh; [ ! -e \"$f\" ] || { ");
-	sb_puts(&b, again);
-	sb_puts(&b, "echo 'cosmos: this array was started before' >&2; exit " JOB_ALREADY_S "; }; : >\"$f\" || exit 1; "
-	            "printf '%s\\n' \"$i\" >>");
+	sb_puts(&b, "}; case $i in rs_*[!0-9a-f]*) exit 2 ;; rs_*) ;; *) exit 2 ;; esac; [ ${#i} -eq 35 ] || exit 2; "
+	            "if [ -s \"runs/$i.jobid\" ]; then f=/dev/null; read -r t <\"runs/$i.jobid\"; echo \"task $i $t\"; "
+	            "else f=runs/$i.sh; : >\"$f\" || exit 1; k=$((k + 1)); printf '%s\\n' \"$i\" >>");
 	sb_quote(&b, list);
-	sb_puts(&b, ".new || exit 1; continue ;; esac; [ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; mv -f ");
+	sb_puts(&b, ".new || exit 1; fi; continue ;; esac; [ -n \"$f\" ] && printf '%s\\n' \"$l\" >>\"$f\" || exit 1; done; "
+	            "[ -n \"$w\" ] && [ $k -gt 0 ] || rm -f ");
+	sb_quote(&b, list);
+	sb_puts(&b, ".new; [ -n \"$w\" ] || { echo 'cosmos: the job scripts came cut short' >&2; exit 1; }; "
+	            "[ $k -gt 0 ] || exit " JOB_ALREADY_S "; mv -f ");
 	sb_quote(&b, list);
 	sb_puts(&b, ".new ");
 	sb_quote(&b, list);
@@ -267,11 +312,14 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 		sb_printf(&in, "%s%s\n%s", marker, ids[i], text);
 		free(text);
 	}
+	sb_printf(&in, "%send\n", marker);
+	sb_puts(&b, " || exit 1; : >");
+	sb_quote(&b, mark);
 	sb_puts(&b, " || exit 1; jid=$(sbatch --parsable");
 	flag(&b, "job-name", name);
-	char *range = max_running > 0 ? xasprintf("0-%d%%%d", n - 1, max_running) : xasprintf("0-%d", n - 1);
-	flag(&b, "array", range);
-	free(range);
+	sb_puts(&b, " --array=0-$((k - 1))");
+	if (max_running > 0)
+		sb_printf(&b, "%%%d", max_running);
 	/* The tasks of an array share one --gres: the most GPUs any child
 	 * asks for (the host's gres when none asks). */
 	int gpus = 0;
@@ -280,7 +328,7 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 		gpus = g > gpus ? g : gpus;
 	}
 	sbatch_options(&b, h, log, gpus);
-	/* Task i's run id is line i+1 of the list, read where the task runs. */
+	/* Task k's run id is line k+1 of the list, read where the task runs. */
 	struct sbuf w = {0};
 	sb_puts(&w, "i=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" ");
 	sb_quote(&w, list);
@@ -288,23 +336,38 @@ static struct bjob *start_many(struct remote *r, const char *name, const char *c
 	char *cmd = job_command(h, "\"$i\"");
 	sb_puts(&w, cmd);
 	free(cmd);
-	sbatch_tail(&b, w.s, jobid);
+	flag(&b, "wrap", w.s);
 	sb_free(&w);
-	struct bjob *s = xmalloc(sizeof *s);
-	snprintf(s->handle, sizeof s->handle, "%s", name);
-	s->job = remote_start(r, b.s, in.s, in.len);
+	/* Each run's job id kept before anything is said; then the tasks and
+	 * the partition Slurm put the array in. */
+	sb_puts(&b, ") || { k=$?; rm -f ");
+	sb_quote(&b, mark);
+	sb_puts(&b, "; exit $k; }; jid=${jid%%;*}; case $jid in '' | *[!0-9]*) echo \"cosmos: sbatch printed no job id\" >&2; "
+	            "exit 1 ;; esac; t=0; while read -r i; do echo \"${jid}_$t\" >\"runs/$i.jobid\"; "
+	            "echo \"task $i ${jid}_$t\"; t=$((t + 1)); done <");
+	sb_quote(&b, list);
+	sb_puts(&b, "; rm -f ");
+	sb_quote(&b, mark);
+	sb_puts(&b, "; echo \"partition $(squeue -h -j \"$jid\" -o %P 2>/dev/null | head -n 1)\"");
+	struct many *m = xmalloc(sizeof *m);
+	snprintf(m->b.handle, sizeof m->b.handle, "%s", name);
+	m->ids = xmalloc((size_t)n * sizeof *m->ids);
+	for (int i = 0; i < n; i++)
+		snprintf(m->ids[i], sizeof m->ids[i], "%s", ids[i]);
+	m->n = n;
+	m->b.job = remote_start(r, b.s, in.s, in.len);
 	sb_free(&b);
 	sb_free(&in);
 	free(marker);
-	free(jobid);
 	free(list);
+	free(mark);
 	free(log);
-	free(again);
-	if (!s->job) {
-		free(s);
+	if (!m->b.job) {
+		free(m->ids);
+		free(m);
 		return NULL;
 	}
-	return s;
+	return &m->b;
 }
 
 /*
@@ -357,24 +420,131 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 	return rc;
 }
 
-/* Each task's handle is JOBID_INDEX, as squeue -r shows it. */
+/* A job id as the host keeps it: JOBID, or JOBID_TASK for an array's. */
+static int job_id_ok(const char *t)
+{
+	size_t d = strspn(t, "0123456789");
+	if (!d || d > 18)
+		return 0;
+	if (!t[d])
+		return 1;
+	size_t k = t[d] == '_' ? strspn(t + d + 1, "0123456789") : 0;
+	return k && k <= 9 && !t[d + 1 + k];
+}
+
+/* An array's task (handle JOBID_TASK): its array's job id, JOBID. */
+static void array_job_id(cJSON *job)
+{
+	const char *h = jstr(job, "handle");
+	if (!h || !strchr(h, '_'))
+		return;
+	char *jid = xstrdup(h);
+	jid[strcspn(jid, "_")] = '\0';
+	jset_str(job, "array_job_id", jid);
+	free(jid);
+}
+
+/* The partition in a start's "partition P" line, or NULL. */
+static const char *partition_word(char *p)
+{
+	return *p && strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(p) ? p : NULL;
+}
+
+/*
+ * start_many's answer: "task ID JOBID_TASK" for each run (told again, or
+ * of the new array) and "partition P"; exit 0 (a new array), JOB_ALREADY
+ * (none new) or sbatch's failure.  Each task's handle is JOBID_TASK, as
+ * squeue -r shows it.  Where a run has no task, or sbatch failed after
+ * some runs were told again, whether each was started is not all known:
+ * every run stays pending (STARTED_UNKNOWN), for the next sync to adopt
+ * those with a job and --resume to start the others.
+ */
 static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, int n)
 {
-	const char *jid, *part;
-	int rc = answer(r, s, "job array", &jid, &part);
-	if (rc == STARTED_BEFORE && !jid) {
-		snprintf(r->err, sizeof r->err, "the job array was started before, and its job id was not kept");
+	struct many *m = (struct many *)s;
+	int st = remote_job_status(s->job), told = 0, rc;
+	struct sbuf *out = remote_job_out(s->job), *err = remote_job_err(s->job);
+	const char **handle = xmalloc((size_t)n * sizeof *handle), *part = NULL;
+	for (int i = 0; i < n; i++)
+		handle[i] = NULL;
+	char *save = NULL;
+	for (char *l = out->s ? strtok_r(out->s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(l, "partition ", 10)) {
+			part = partition_word(l + 10);
+			continue;
+		}
+		char *id = strncmp(l, "task ", 5) ? NULL : l + 5, *t = id ? strchr(id, ' ') : NULL;
+		if (!t)
+			continue;
+		*t++ = '\0';
+		for (int i = 0; i < n && i < m->n && job_id_ok(t); i++)
+			if (!handle[i] && !strcmp(id, m->ids[i])) {
+				handle[i] = t;
+				told++;
+				break;
+			}
+	}
+	const char *said = shell_chomp(err) ? shown(err->s) : "no message";
+	int answered = st == 0 || st == JOB_ALREADY;
+	if (answered && told == n)
+		rc = st ? STARTED_BEFORE : 0;
+	else if (st < 0)
+		rc = STARTED_UNKNOWN; /* r->err says what the transport did */
+	else if (st == ARRAY_UNSURE || answered || told) {
+		if (st == ARRAY_UNSURE)
+			snprintf(r->err, sizeof r->err, "whether an earlier job array was submitted is not known: %s", said);
+		else if (answered)
+			snprintf(r->err, sizeof r->err, "the host named no job for %d of the runs", n - told);
+		else
+			snprintf(r->err, sizeof r->err, "sbatch refused the job array (%d of its runs were started before): %s", told, said);
+		rc = STARTED_UNKNOWN;
+	} else {
+		snprintf(r->err, sizeof r->err, "sbatch refused the job array: %s", said);
 		rc = EX_SOME;
 	}
-	for (int i = 0; jid && rc != EX_SOME && i < n; i++) {
-		char *handle = xasprintf("%s_%d", jid, i);
-		job_fields(jobs[i], r, handle, s->handle, part);
-		jset_str(jobs[i], "array_job_id", jid);
-		free(handle);
+	for (int i = 0; (rc == 0 || rc == STARTED_BEFORE) && i < n; i++) {
+		job_fields(jobs[i], r, handle[i], s->handle, part);
+		array_job_id(jobs[i]);
 	}
+	free(handle);
 	remote_job_free(s->job);
-	free(s);
+	free(m->ids);
+	free(m);
 	return rc;
+}
+
+/*
+ * Runs a dead submit started and could not record: "adopt ID JOBID" for
+ * each id whose job script and job id (JOBID, or JOBID_TASK for an
+ * array's run: see start_many) are on the host.  A run with no job id is
+ * left pending: its start died before sbatch, and --resume starts it.
+ */
+static int adopt(struct remote *r, const cJSON *const *recs, cJSON **jobs, size_t n)
+{
+	struct sbuf in = {0}, out = {0}, err = {0};
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = NULL;
+		sb_printf(&in, "%s\n", jstr(recs[i], "id"));
+	}
+	int st = remote_run(r, "while read -r i; do case $i in rs_*[!0-9a-f]*) continue ;; rs_*) ;; *) continue ;; esac; "
+	                       "[ ${#i} -eq 35 ] && [ -f \"runs/$i.sh\" ] && [ -f \"runs/$i.jobid\" ] || continue; t=; "
+	                       "read -r t <\"runs/$i.jobid\"; echo \"adopt $i ${t:--}\"; done", in.s, in.len, &out, &err);
+	if (st != 0)
+		snprintf(r->err, sizeof r->err, "adopt: %s", shell_chomp(&err) ? shown(err.s) : "failed");
+	if (st == 0 && out.s)
+		shell_read_adopt("slurm", out.s, recs, jobs, n);
+	for (size_t i = 0; st == 0 && i < n; i++) {
+		const char *h = jobs[i] ? jstr(jobs[i], "handle") : NULL;
+		if (h && !job_id_ok(h)) {
+			cJSON_Delete(jobs[i]);
+			jobs[i] = NULL;
+		} else if (h)
+			array_job_id(jobs[i]);
+	}
+	sb_free(&in);
+	sb_free(&out);
+	sb_free(&err);
+	return st == 0 ? 0 : st < 0 ? EX_UNAVAIL : EX_SOME;
 }
 
 /* The nodes of the host's partition (of every partition, without one)
@@ -392,6 +562,6 @@ static int describe(struct remote *r, cJSON *out)
 
 const struct backend backend_slurm = {
 	"slurm", configure, open_host, shell_stage, start, shell_step, shell_wait, started,
-	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, shell_adopt,
+	start_many, started_many, shell_poll, shell_cancel, shell_log, shell_fetch, NULL, shell_refuses, adopt,
 	describe,
 };

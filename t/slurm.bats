@@ -29,7 +29,8 @@ teardown_file() {
 
 teardown() {
 	standin_model clear
-	rm -f "$SSHD_DIR/state/squeue-says"
+	rm -f "$SSHD_DIR/state/squeue-says" "$SSHD_DIR/state/sbatch-hold" "$SSHD_DIR/state/sbatch-held"
+	cp "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/sbatch"
 }
 
 cluster() { echo "$SSHD_DIR/cluster"; }
@@ -309,4 +310,109 @@ held_gres() {
 	assert_success
 	assert_line --index 0 --regexp $'^cluster \\(slurm\\): 1 node in partition gpu: 1 (idle|mixed|allocated)\r$'
 	assert_line --index 1 --regexp $'^  cosmosnode +gpu\\* +(idle|mixed|allocated) +gpu:tesla:2\r$'
+}
+
+# killed_array_start MODE: a fan-out of three on cluster, SIGKILLed
+# (cosmos-batch and its cosmos-submit) while the host's sbatch is held
+# (t/standin/sbatch-held MODE: before it submits, or after); then the hold
+# is let go and the start command on the host is waited for.  The batch
+# in $b, its children in $kids (in order).
+killed_array_start() {
+	local pid i pgid subs req
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	for i in 1 2 3; do echo "$req"; done >"$BATS_TEST_TMPDIR/reqs"
+	cp "$BATS_TEST_DIRNAME/standin/sbatch-held" "$SSHD_DIR/bin/sbatch"
+	echo "$1" >"$SSHD_DIR/state/sbatch-hold"
+	cosmos-batch --host cluster --delay 0 <"$BATS_TEST_TMPDIR/reqs" >/dev/null 2>&1 &
+	pid=$!
+	for i in $(seq 300); do [ -s "$SSHD_DIR/state/sbatch-held" ] && break; sleep 0.1; done
+	assert_file_exists "$SSHD_DIR/state/sbatch-held"
+	subs=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+	# shellcheck disable=SC2086 # PIDs
+	kill -KILL "$pid" $subs
+	wait "$pid" || true
+	pgid=$(cat "$SSHD_DIR/state/sbatch-held")
+	rm -f "$SSHD_DIR/state/sbatch-hold"
+	for i in $(seq 300); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$SSHD_DIR/state/sbatch-held"
+	cp "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/sbatch"
+	b=$(cosmos-manifest --type batch --limit 1 | jq -r .id)
+	kids=$(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json" | tr '\n' ' ')
+	assert_equal "$(for c in $kids; do jq -r .status "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ' ')" "pending pending pending "
+}
+
+# each_started_once: every child in $kids completed, its job started once.
+each_started_once() {
+	local c
+	for c in $kids; do
+		assert_equal "$c $(jq -r .status "$COSMOS_DIR/runs/$c.json")" "$c completed"
+		assert_equal "$c $(grep -c '^\[COSMOS_START\]' "$(cluster)/outputs/run_$c/run.log")" "$c 1"
+	done
+}
+
+@test "a job array start killed after its job scripts, before sbatch: a sync adopts none, --resume starts each child once" {
+	killed_array_start before
+	for c in $kids; do assert_file_exists "$(cluster)/runs/$c.sh"; done # what the kill left
+	run cosmos-sync # says the children never started
+	assert_failure 1
+	assert_equal "$(for c in $kids; do jq -r .status "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ' ')" "pending pending pending "
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0
+	assert_success
+	assert_equal "$(jq -c 'select(.event == "batch.completed") | [.success_count, .total]' <<<"$output")" "[3,3]"
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/${kids%% *}.json")
+	assert_equal "$(for c in $kids; do jq -r .job.handle "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ' ')" "${job}_0 ${job}_1 ${job}_2 "
+	run wait_all "$b"
+	assert_success
+	each_started_once
+}
+
+@test "a job array start killed after sbatch returned, before its children were recorded: a sync adopts each as its task; --resume starts none again" {
+	killed_array_start after
+	job=$(squeue -h -n "cosmos_batch_${b:0:8}" -o %F | sort -u)
+	[[ $job =~ ^[0-9]+$ ]]
+	run cosmos-sync
+	assert_equal "$(for c in $kids; do jq -r '[.job.handle, .job.adopted, .status != "pending"] | join(" ")' "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ,)" \
+		"${job}_0 true true,${job}_1 true true,${job}_2 true true,"
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log")
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0
+	assert_success
+	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log")" "$before"
+	run wait_all "$b"
+	assert_success
+	each_started_once
+}
+
+@test "a job array start whose shell on the host was killed after sbatch, before the job ids: --resume finds the array in squeue and starts none again" {
+	killed_array_start after-kill
+	job=$(squeue -h -n "cosmos_batch_${b:0:8}" -o %F | sort -u)
+	[[ $job =~ ^[0-9]+$ ]]
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log")
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0
+	assert_success
+	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log")" "$before"
+	assert_equal "$(for c in $kids; do jq -r .job.handle "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ' ')" "${job}_0 ${job}_1 ${job}_2 "
+	run wait_all "$b"
+	assert_success
+	each_started_once
+}
+
+@test "--resume of a job array whose submit was killed while recording its children adopts each child left as its own task" {
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	run --separate-stderr bash -c "for i in 1 2 3; do echo '$req'; done | COSMOS_HOST_SBATCH_OPTIONS=--hold cosmos-batch --host cluster --delay 0"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	kids=$(jq -r '.execution_config.child_run_ids[]' "$COSMOS_DIR/runs/$b.json" | tr '\n' ' ')
+	read -r c0 c1 c2 <<<"$kids"
+	job=$(jq -r .job.array_job_id "$COSMOS_DIR/runs/$c0.json")
+	orphan "$c1"
+	orphan "$c2"
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log")
+	run --separate-stderr cosmos-batch --resume "$b" --delay 0
+	assert_success
+	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log")" "$before"
+	assert_equal "$(for c in $kids; do jq -r '[.status, .job.handle] | join(" ")' "$COSMOS_DIR/runs/$c.json"; done | tr '\n' ,)" \
+		"submitted ${job}_0,submitted ${job}_1,submitted ${job}_2,"
+	scancel "$job"
 }
