@@ -3,6 +3,7 @@
 #include "host.h"
 #include "local.h"
 #include "shell.h"
+#include "transfer25.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -95,6 +96,16 @@ static int parse_bool(const char *v)
 	return -1;
 }
 
+/*
+ * An engine cosmos-job can run on any kind of host: Transfer1 (cosmos, the
+ * default), Transfer2.5 (transfer2.5; its requests are translated by
+ * transfer25.c), the reference engine, or a command's path.
+ */
+static int engine_ok(const char *v)
+{
+	return !strcmp(v, "cosmos") || !strcmp(v, "reference") || t25_is_engine(v) || strchr(v, '/');
+}
+
 /* Store value into field f of h; a message on a bad value. */
 static const char *set_field(struct host *h, const struct field *f, const char *v, int *is_default)
 {
@@ -109,6 +120,8 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 	if (!*v)
 		return "is empty";
 	char *p = (char *)h + f->off;
+	if (p == (char *)&h->engine && !engine_ok(v))
+		return "is not cosmos, transfer2.5, reference or a command's path";
 	switch (f->kind) {
 	case F_STR:
 		free(*(char **)p);

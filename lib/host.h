@@ -40,7 +40,9 @@ struct host {
 	int connect_timeout; /* seconds */
 	int io_timeout;      /* seconds */
 	char *backend;       /* its kind (backend.h): docker, the default, or local */
-	char *engine;        /* COSMOS_ENGINE for cosmos-job, where the kind passes it */
+	char *engine;        /* COSMOS_ENGINE for cosmos-job: cosmos (the default),
+	                      * transfer2.5, reference or a path; a transfer2.5
+	                      * spec names its engine in the job file itself */
 	/* GPU slots (docker, local): "auto", a count, or a list of indices
 	 * or UUIDs; what a run takes when its request names no num_gpus; how
 	 * many runs at once on a host without GPUs (0: its processors). */

@@ -3,6 +3,7 @@
 #include "job.h"
 #include "record.h"
 #include "store.h"
+#include "transfer25.h"
 #include "util.h"
 
 #include <errno.h>
@@ -83,11 +84,11 @@ static int is_path_key(const char *k)
 	return 0;
 }
 
-int job_stage(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
+static int stage_tree(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
 {
 	for (cJSON *m = node->child; m; m = m->next) {
 		if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
-			if (job_stage(m, r, req, uploads) < 0)
+			if (stage_tree(m, r, req, uploads) < 0)
 				return -1;
 			continue;
 		}
@@ -111,6 +112,33 @@ int job_stage(cJSON *node, struct remote *r, const cJSON *req, cJSON *uploads)
 			return -1;
 		cJSON_SetValuestring(m, rel);
 		free(rel);
+	}
+	return 0;
+}
+
+/* The engine the host runs: its engine key, else what its backend chose
+ * (the local backend's COSMOS_LOCAL_ENGINE or default). */
+static const char *engine_of(const struct remote *r)
+{
+	return r->host.engine ? r->host.engine : r->engine;
+}
+
+int job_stage(cJSON *job, struct remote *r, const cJSON *req, cJSON *uploads)
+{
+	int t25 = !uploads && t25_is_engine(engine_of(r));
+	const char *no = t25 ? t25_refuses(req) : NULL;
+	if (no) {
+		/* Before anything is sent: never a spec upstream would refuse. */
+		snprintf(r->err, sizeof r->err, "%s", no);
+		snprintf(r->why_code, sizeof r->why_code, "bad_request");
+		return -1;
+	}
+	if (stage_tree(job, r, req, uploads) < 0)
+		return -1;
+	if (t25) {
+		cJSON *spec = t25_spec(cJSON_GetObjectItemCaseSensitive(job, "spec"));
+		cJSON_ReplaceItemInObjectCaseSensitive(job, "spec", spec);
+		jset_str(job, "engine", T25_ENGINE);
 	}
 	return 0;
 }
@@ -171,8 +199,22 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec, const cha
 		sb_quote(&b, lines.s);
 		sb_free(&lines);
 	}
+	/* A spec made for an engine names it: cosmos-job runs that one,
+	 * whatever COSMOS_ENGINE the host or container would give. */
+	const char *engine = jstr(job, "engine");
+	if (engine) {
+		sb_puts(&b, "\nCOSMOS_ENGINE=");
+		sb_quote(&b, engine);
+	}
 	sb_puts(&b, "\nset --");
-	if (!strcmp(model, "upscale")) {
+	if (t25_is_engine(engine)) {
+		/* Everything else is in the spec. */
+		const char *m = t25_model(cJSON_GetObjectItemCaseSensitive(job, "spec"));
+		if (m) {
+			sb_puts(&b, " --model ");
+			sb_quote(&b, m);
+		}
+	} else if (!strcmp(model, "upscale")) {
 		/* NVIDIA's 4K upscaler runs 10 steps (its example passes
 		 * --num_steps 10); transfer.py's default is 35. */
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, "num_steps");
@@ -181,7 +223,7 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec, const cha
 		sb_puts(&b, " --num_steps");
 		add_number(&b, cJSON_IsNumber(v) ? v->valuedouble : UPSCALE_STEPS);
 	}
-	if (!strcmp(model, "transfer") || !strcmp(model, "batch"))
+	if (!engine && (!strcmp(model, "transfer") || !strcmp(model, "batch")))
 		for (int i = 0; transfer_args[i]; i++) {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(ec, transfer_args[i]);
 			if (!v)

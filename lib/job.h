@@ -42,17 +42,23 @@ const char *job_check(const cJSON *req);
 cJSON *job_of(const cJSON *req);
 
 /*
- * Replace every local path in job (the members named input_video_path,
- * input_control, video_path and visual_input, at any depth) with its
- * place on the host, staged by the host's backend, which may use an
- * earlier run's output there (execution_config.source_run_id).
+ * Make job what the host's model reads: replace every local path in it
+ * (the members named input_video_path, input_control, video_path and
+ * visual_input, at any depth) with its place on the host, staged by the
+ * host's backend, which may use an earlier run's output there
+ * (execution_config.source_run_id).  On a host whose engine is
+ * transfer2.5, first refuse what it cannot run (r->why_code bad_request,
+ * nothing staged), then make the spec upstream's (transfer25.h), and
+ * name the engine in job's "engine".
  * With uploads (a dry run) nothing is staged: each file is listed there
  * with its sha256 instead.  0, or -1 with r->err set.
  */
 int job_stage(cJSON *job, struct remote *r, const cJSON *req, cJSON *uploads);
 
-/* job.sh: MODEL, SPEC, a batch's items as BATCH (JSON lines) and the
- * model's arguments from ec, all quoted, then the line end (caller frees). */
+/* job.sh: MODEL, SPEC, a batch's items as BATCH (JSON lines), the
+ * engine job names as COSMOS_ENGINE, and the model's arguments (from ec;
+ * for transfer2.5, from the spec), all quoted, then the line end (caller
+ * frees). */
 char *job_script(const char *model, const cJSON *job, const cJSON *ec, const char *end);
 
 #endif
