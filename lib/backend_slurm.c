@@ -162,14 +162,18 @@ static void sbatch_options(struct sbuf *b, const struct host *h, const char *log
 	free(opts);
 }
 
-/* "jid=$(sbatch ...) || exit $?; echo $jid >JOBIDFILE; echo $jid PARTITION":
- * the job id kept on the host, for a submit that finds the job started;
- * and the partition Slurm put the job in. */
-static void sbatch_tail(struct sbuf *b, const char *wrap, const char *jobid_file)
+/* "jid=$(sbatch ...) || exit; echo $jid >JOBIDFILE; rm MARK; echo $jid
+ * PARTITION": the job id kept on the host, for a submit that finds the job
+ * started; and the partition Slurm put the job in. */
+static void sbatch_tail(struct sbuf *b, const char *wrap, const char *jobid_file, const char *mark)
 {
 	flag(b, "wrap", wrap);
-	sb_puts(b, ") || exit $?; echo \"$jid\" >");
+	sb_puts(b, ") || { k=$?; rm -f ");
+	sb_quote(b, mark);
+	sb_puts(b, "; exit $k; }; echo \"$jid\" >");
 	sb_quote(b, jobid_file);
+	sb_puts(b, " && rm -f ");
+	sb_quote(b, mark);
 	sb_puts(b, "; p=$(squeue -h -j \"${jid%%;*}\" -o %P 2>/dev/null | head -n 1); echo \"$jid $p\"");
 }
 
@@ -184,39 +188,52 @@ static const char *partition_in(char *answer)
 	return *p && strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(p) ? p : NULL;
 }
 
-/* The shell text that tells a started job's id again (see shell_job_file). */
-static char *tell_again(const char *jobid_file)
-{
-	struct sbuf q = {0};
-	sb_quote(&q, jobid_file);
-	char *t = xasprintf("cat %s 2>/dev/null; ", q.s);
-	sb_free(&q);
-	return t;
-}
+/* A start that cannot tell whether an earlier one submitted (squeue failed). */
+#define START_UNSURE 3
+#define START_UNSURE_S "3"
 
+/*
+ * One run's job.  As for an array (start_many), runs/ID.jobid, not the
+ * job script, says the run was submitted: a start killed after its job
+ * script, before sbatch, is started again by its run_id request.  The
+ * command ignores its client's end, and runs/ID.sbatch is there while
+ * sbatch may have submitted a job whose id is not kept yet; the next
+ * start finds such a job with one squeue, by its log's name.
+ */
 static struct bjob *start(struct remote *r, const char *id, const char *model, const cJSON *job, const cJSON *ec)
 {
 	const struct host *h = &r->host;
 	struct bjob *s = xmalloc(sizeof *s);
 	snprintf(s->handle, sizeof s->handle, "cosmos_%s_%.8s", model, id);
-	char *jobid = xasprintf("runs/%s.jobid", id), *again = tell_again(jobid);
-	struct sbuf b = {0}, q = {0};
+	char *jobid = xasprintf("runs/%s.jobid", id), *mark = xasprintf("runs/%s.sbatch", id);
+	struct sbuf b = {0}, q = {0}, j = {0}, m = {0};
 	sb_quote(&q, id);
+	sb_quote(&j, jobid);
+	sb_quote(&m, mark);
 	char *log = xasprintf("runs/%s.slurm.log", id), *cmd = job_command(h, q.s);
-	sb_free(&q);
 	char end[JOB_END_LEN];
 	job_end_line(end);
-	shell_job_file(&b, id, again, end);
-	sb_puts(&b, "jid=$(sbatch --parsable");
+	sb_printf(&b, "trap '' HUP INT PIPE; [ ! -e %s ] || { ", m.s);
+	sb_puts(&b, "q=$(squeue -h -u \"$(id -un)\" -O JobID:24,StdOut:4096) || { echo 'cosmos: squeue failed' >&2; "
+	            "exit " START_UNSURE_S "; }; j=$(printf '%s\\n' \"$q\" | awk -v l=");
+	sb_quote(&b, log);
+	sb_printf(&b, " 'index($2, l) { print $1; exit }'); case $j in '' | *[!0-9]*) ;; *) echo \"$j\" >%s ;; esac; "
+	              "rm -f %s; }; [ ! -s %s ] || { cat %s; echo 'cosmos: this run was started before' >&2; exit "
+	              JOB_ALREADY_S "; }; rm -f runs/%s.sh; ", j.s, m.s, j.s, j.s, q.s);
+	shell_job_file(&b, id, NULL, end);
+	sb_printf(&b, ": >%s || exit 1; jid=$(sbatch --parsable", m.s);
 	flag(&b, "job-name", s->handle);
 	sbatch_options(&b, h, log, gpus_asked(ec));
-	sbatch_tail(&b, cmd, jobid);
+	sbatch_tail(&b, cmd, jobid, mark);
+	sb_free(&q);
+	sb_free(&j);
+	sb_free(&m);
 	char *text = job_script(model, job, ec, end);
 	s->job = remote_start_streamed(r, b.s, text, strlen(text));
 	free(text);
 	free(cmd);
 	free(log);
-	free(again);
+	free(mark);
 	free(jobid);
 	sb_free(&b);
 	if (!s->job) {
@@ -253,7 +270,7 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
  *    start (HEAL) asks squeue once, by the array's log name: found, the
  *    runs' job ids are kept then; not found (never submitted, or ended
  *    and forgotten by Slurm), they are started again; squeue failing, the
- *    start says so (exit ARRAY_UNSURE: the runs stay pending).
+ *    start says so (exit START_UNSURE: the runs stay pending).
  *  - Started again, a run with a job id is told again ("task ID JOBID_TASK",
  *    not submitted); the others, their job scripts written anew, make a new
  *    array (exit 0), if there are any (else exit JOB_ALREADY).  The list
@@ -263,11 +280,9 @@ static struct bjob *start(struct remote *r, const char *id, const char *model, c
 #define HEAL                                                                                                       \
 	"q=-; for s in runs/array_*.sbatch; do [ -f \"$s\" ] || continue; a=${s%.sbatch}; [ \"$q\" != - ] || "             \
 	"q=$(squeue -h -u \"$(id -un)\" -O ArrayJobID:24,StdOut:4096) || { echo 'cosmos: squeue failed' >&2; "          \
-	"exit " ARRAY_UNSURE_S "; }; j=$(printf '%s\\n' \"$q\" | awk -v a=\"${a#runs/}.slurm.\" 'index($2, a) { print $1; exit }'); " \
+	"exit " START_UNSURE_S "; }; j=$(printf '%s\\n' \"$q\" | awk -v a=\"${a#runs/}.slurm.\" 'index($2, a) { print $1; exit }'); " \
 	"case $j in '' | *[!0-9]*) ;; *) t=0; while read -r i; do echo \"${j}_$t\" >\"runs/$i.jobid\"; "                 \
 	"t=$((t + 1)); done <\"$a.ids\" ;; esac; rm -f \"$s\"; done; "
-#define ARRAY_UNSURE 3
-#define ARRAY_UNSURE_S "3"
 
 struct many {
 	struct bjob b; /* first: started_many gets &b */
@@ -384,6 +399,11 @@ static int answer(struct remote *r, struct bjob *s, const char *what, const char
 	*jid = *part = NULL;
 	if (st < 0)
 		return STARTED_UNKNOWN;
+	if (st == START_UNSURE) {
+		snprintf(r->err, sizeof r->err, "whether an earlier start submitted the %s is not known: %s", what,
+		    shell_chomp(err) ? shown(err->s) : "no message");
+		return STARTED_UNKNOWN;
+	}
 	if ((st == 0 || st == JOB_ALREADY) && digits && digits <= 18) {
 		char *rest = out->s + digits;
 		*part = *rest ? partition_in(rest) : NULL;
@@ -490,8 +510,8 @@ static int started_many(struct remote *r, struct bjob *s, cJSON *const *jobs, in
 		rc = st ? STARTED_BEFORE : 0;
 	else if (st < 0)
 		rc = STARTED_UNKNOWN; /* r->err says what the transport did */
-	else if (st == ARRAY_UNSURE || answered || told) {
-		if (st == ARRAY_UNSURE)
+	else if (st == START_UNSURE || answered || told) {
+		if (st == START_UNSURE)
 			snprintf(r->err, sizeof r->err, "whether an earlier job array was submitted is not known: %s", said);
 		else if (answered)
 			snprintf(r->err, sizeof r->err, "the host named no job for %d of the runs", n - told);

@@ -416,3 +416,54 @@ each_started_once() {
 		"submitted ${job}_0,submitted ${job}_1,submitted ${job}_2,"
 	scancel "$job"
 }
+
+# killed_single_start MODE: one run on cluster, its cosmos-submit SIGKILLed
+# while the host's sbatch is held (t/standin/sbatch-held MODE); the hold
+# let go and the start command waited for.  The run in $id, pending.
+killed_single_start() {
+	local pid i pgid
+	req=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4")
+	cp "$BATS_TEST_DIRNAME/standin/sbatch-held" "$SSHD_DIR/bin/sbatch"
+	echo "$1" >"$SSHD_DIR/state/sbatch-hold"
+	cosmos-submit --host cluster <<<"$req" >/dev/null 2>&1 &
+	pid=$!
+	for i in $(seq 300); do [ -s "$SSHD_DIR/state/sbatch-held" ] && break; sleep 0.1; done
+	assert_file_exists "$SSHD_DIR/state/sbatch-held"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	pgid=$(cat "$SSHD_DIR/state/sbatch-held")
+	rm -f "$SSHD_DIR/state/sbatch-hold"
+	for i in $(seq 300); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$SSHD_DIR/state/sbatch-held"
+	cp "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/sbatch"
+	id=$(jq -r .id "$COSMOS_DIR"/runs/rs_*.json)
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" pending
+}
+
+@test "a single start killed after its job script, before sbatch: its run_id request starts it once, and it completes" {
+	killed_single_start before
+	assert_file_exists "$(cluster)/runs/$id.sh" # what the kill left
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr cosmos-submit --host cluster <<<"$(jq -c --arg id "$id" '. + {run_id: $id}' <<<"$req")"
+	assert_success
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	[[ $(jq -r .job.handle "$COSMOS_DIR/runs/$id.json") =~ ^[0-9]+$ ]] || fail "no job id: $(cat "$COSMOS_DIR/runs/$id.json")"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(grep -c '^\[COSMOS_START\]' "$(cluster)/outputs/run_$id/run.log")" 1
+}
+
+@test "a single start whose shell on the host was killed after sbatch, before the job id: its run_id request finds the job in squeue, none started again" {
+	standin_model sleep 4 # still in squeue when the next start asks
+	killed_single_start after-kill
+	job=$(squeue -h -n "cosmos_upscale_${id:0:8}" -o %i)
+	[[ $job =~ ^[0-9]+$ ]]
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log")
+	run --separate-stderr cosmos-submit --host cluster <<<"$(jq -c --arg id "$id" '. + {run_id: $id}' <<<"$req")"
+	assert_success
+	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log")" "$before"
+	assert_equal "$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")" "$job"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(grep -c '^\[COSMOS_START\]' "$(cluster)/outputs/run_$id/run.log")" 1
+}
