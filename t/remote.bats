@@ -722,7 +722,7 @@ cosmos-submit: stdin:4: "spec" is missing or of the wrong type'
 	for id in $ids; do
 		assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
 		for f in "$(work)/outputs/run_$id"/*; do
-			cmp "$f" "$COSMOS_DIR/runs/$id/$(basename "$f")"
+			cmp "$f" "$COSMOS_DIR/runs/$id/outputs/$(basename "$f")"
 		done
 	done
 	refute [ -n "$(find "$COSMOS_DIR/runs" -name '.*.part*')" ]
