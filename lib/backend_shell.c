@@ -25,6 +25,7 @@
 #include "record.h"
 #include "remote.h"
 #include "store.h"
+#include "transfer25.h"
 #include "util.h"
 
 #include <errno.h>
@@ -78,6 +79,8 @@ static int open_docker(struct remote *r)
 {
 	r->runtime = r->host.sudo ? "sudo-docker" : "docker";
 	r->slots = 1;
+	if (r->host.engine) /* else the image's own (cosmos-job's default) */
+		r->engine = xstrdup(r->host.engine);
 	int rc = remote_connect(r);
 	return rc ? rc : remote_install(r);
 }
@@ -99,7 +102,7 @@ static int open_local(struct remote *r)
 		    ? "docker" : "process";
 	r->runtime = !strcmp(e, "docker") ? "docker" : "process";
 	const char *eng = getenv("COSMOS_LOCAL_ENGINE");
-	r->engine = xstrdup(eng && *eng ? eng : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
+	r->engine = xstrdup(eng && *eng ? eng : r->host.engine ? r->host.engine : !strcmp(r->runtime, "docker") ? "cosmos" : "reference");
 	r->slots = 1;
 	return remote_install(r);
 }
@@ -744,7 +747,8 @@ cJSON *shell_gpu_list(const char *list)
 }
 
 /*
- * The model code these kinds run (cosmos-transfer1) has no text to video;
+ * The model code these kinds run (cosmos-transfer1) has no text to video,
+ * and Cosmos-Transfer2.5 takes transfers alone (lib/transfer25.c);
  * a run cannot want more GPUs than the host has (none: any explicit
  * num_gpus is more).
  */
@@ -759,6 +763,8 @@ const char *shell_refuses(struct remote *r, const cJSON *req)
 		    n ? "" : " (its gpus_per_run)", r->host.name, r->ngpus);
 		return why;
 	}
+	if (t25_is_engine(r->host.engine ? r->host.engine : r->engine))
+		return t25_refuses(req);
 	if (strcmp(jstr(req, "model_type"), "generate"))
 		return NULL;
 	snprintf(why, sizeof why, "the %s backend runs cosmos-transfer1, which does not generate from text: "
