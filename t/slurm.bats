@@ -454,8 +454,8 @@ killed_single_start() {
 }
 
 @test "a single start whose shell on the host was killed after sbatch, before the job id: its run_id request finds the job in squeue, none started again" {
-	standin_model sleep 4 # still in squeue when the next start asks
-	killed_single_start after-kill
+	# Held by Slurm: still in squeue when the next start asks.
+	COSMOS_HOST_SBATCH_OPTIONS=--hold killed_single_start after-kill
 	job=$(squeue -h -n "cosmos_upscale_${id:0:8}" -o %i)
 	[[ $job =~ ^[0-9]+$ ]]
 	before=$(grep -c . "$SSHD_DIR/state/sbatch.log")
@@ -463,6 +463,7 @@ killed_single_start() {
 	assert_success
 	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log")" "$before"
 	assert_equal "$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")" "$job"
+	scontrol release "$job"
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(grep -c '^\[COSMOS_START\]' "$(cluster)/outputs/run_$id/run.log")" 1
