@@ -247,10 +247,16 @@ static void child_patches(const cJSON *parent, const cJSON *patch, cJSON *kids, 
 			enhanced(k, results, jstr(child, "prompt_id"));
 			cJSON_Delete(child);
 		} else if (!jstr(out, "video")) {
-			char *why = code ? xasprintf("the batch wrote no video_%d/output.mp4 (its model exited with code %d)", i, code)
-			                 : xasprintf("the batch wrote no video_%d/output.mp4", i);
+			/* video_<i>/filtered: the engine saw the model's guardrail
+			 * block this child (engine-transfer25). */
+			int filtered = cJSON_GetObjectItemCaseSensitive(jget(out, "files"), "filtered") != NULL;
+			char *why = filtered ? xasprintf("the model's guardrail blocked video_%d (the engine left video_%d/filtered)", i, i)
+			    : code           ? xasprintf("the batch wrote no video_%d/output.mp4 (its model exited with code %d)", i, code)
+			                     : xasprintf("the batch wrote no video_%d/output.mp4", i);
 			jset_str(k, "status", "failed");
 			jset_str(k, "reason", why);
+			if (filtered)
+				jset_str(k, "reason_code", "filtered");
 			free(why);
 		}
 		i++;

@@ -135,7 +135,16 @@ int job_stage(cJSON *job, struct remote *r, const cJSON *req, cJSON *uploads)
 	}
 	if (stage_tree(job, r, req, uploads) < 0)
 		return -1;
-	if (t25) {
+	if (t25 && cJSON_GetObjectItemCaseSensitive(job, "batch_input")) {
+		/* A packed batch: its items become upstream's samples, one a
+		 * line of batch_input.jsonl, the file upstream reads; the
+		 * spec (spec_used.json) is the first of them, for the eye. */
+		cJSON *all = t25_batch(cJSON_GetObjectItemCaseSensitive(job, "spec"),
+		    cJSON_GetObjectItemCaseSensitive(job, "batch_input"));
+		jset(job, "spec", cJSON_Duplicate(cJSON_GetArrayItem(all, 0), 1));
+		jset(job, "batch_input", all);
+		jset_str(job, "engine", T25_ENGINE);
+	} else if (t25) {
 		cJSON *spec = t25_spec(cJSON_GetObjectItemCaseSensitive(job, "spec"));
 		cJSON_ReplaceItemInObjectCaseSensitive(job, "spec", spec);
 		jset_str(job, "engine", T25_ENGINE);
@@ -208,8 +217,9 @@ char *job_script(const char *model, const cJSON *job, const cJSON *ec, const cha
 	}
 	sb_puts(&b, "\nset --");
 	if (t25_is_engine(engine)) {
-		/* Everything else is in the spec. */
-		const char *m = t25_model(cJSON_GetObjectItemCaseSensitive(job, "spec"));
+		/* Everything else is in the spec (a batch's, its samples). */
+		const cJSON *all = cJSON_GetObjectItemCaseSensitive(job, "batch_input");
+		const char *m = all ? t25_batch_model(all) : t25_model(cJSON_GetObjectItemCaseSensitive(job, "spec"));
 		if (m) {
 			sb_puts(&b, " --model ");
 			sb_quote(&b, m);

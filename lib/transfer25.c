@@ -17,6 +17,13 @@
  *	                             default 70 is left out (upstream's None)
  *	fps                          not sent: upstream writes the input's
  *
+ * A packed batch (model_type batch: a shared spec and one item a child,
+ * lib/packed.c) is one spec a child, each the child's transfer request
+ * (the shared spec, the item's prompt, visual_input as input_video_path,
+ * its control_overrides over the shared controls, a null input_control
+ * left out), translated as above and named video_<i>: one upstream
+ * process, one model load, OUT/video_<i>.mp4 for child i.
+ *
  * A request cannot say whether its guidance 5 or sigma_max 70 was asked
  * for or is cosmos-spec's default (it always writes both), so both are
  * taken for the default: guidance 5 cannot be asked of upstream (4 and 6
@@ -74,12 +81,56 @@ static const char *refuse_model(const char *m)
 		return T25_ENGINE " has no 4K upscaler: send upscale requests to a Transfer1 host (engine = cosmos)";
 	if (!strncmp(m, "enhance", 7))
 		return T25_ENGINE " has no prompt upsampler: send enhance requests to a Transfer1 host (engine = cosmos)";
-	if (!strcmp(m, "batch"))
-		return "packed batches on a " T25_ENGINE " host are not made yet: send the batch's runs one by one "
-		       "(cosmos-batch without --packed)";
 	if (!strcmp(m, "generate"))
 		return T25_ENGINE " does not generate from text: generate on a hosted model (backend = http)";
 	return T25_ENGINE " runs transfer requests only";
+}
+
+/* Copy member key of from, if any, to to under name. */
+static void copy_as(cJSON *to, const char *name, const cJSON *from, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+	if (v)
+		jset(to, name, cJSON_Duplicate(v, 1));
+}
+
+/* Child item's transfer spec in a packed batch of shared spec base. */
+static cJSON *child_spec(const cJSON *base, const cJSON *item)
+{
+	cJSON *s = cJSON_IsObject(base) ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+	const cJSON *m;
+	cJSON_DeleteItemFromObjectCaseSensitive(s, "prompt");
+	cJSON_DeleteItemFromObjectCaseSensitive(s, "input_video_path");
+	copy_as(s, "prompt", item, "prompt");
+	copy_as(s, "input_video_path", item, "visual_input");
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(item, "control_overrides")) {
+		cJSON *c = cJSON_Duplicate(m, 1);
+		if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "input_control")))
+			cJSON_DeleteItemFromObjectCaseSensitive(c, "input_control");
+		jset(s, m->string, c);
+	}
+	return s;
+}
+
+/* Why a packed batch's child cannot be run here, or NULL. */
+static const char *refuse_batch(const cJSON *req)
+{
+	static char why[300];
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "batch_input"), *it;
+	int i = 0;
+	cJSON_ArrayForEach(it, items) {
+		cJSON *one = cJSON_CreateObject();
+		jset_str(one, "model_type", "transfer");
+		jset(one, "spec", child_spec(cJSON_GetObjectItemCaseSensitive(req, "spec"), it));
+		const char *no = t25_refuses(one);
+		if (no)
+			snprintf(why, sizeof why, "item %d of the packed batch: %s", i, no);
+		cJSON_Delete(one);
+		if (no)
+			return why;
+		i++;
+	}
+	return NULL;
 }
 
 const char *t25_refuses(const cJSON *req)
@@ -87,6 +138,8 @@ const char *t25_refuses(const cJSON *req)
 	static char why[200];
 	const char *m = jstr(req, "model_type");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req, "spec"), *v;
+	if (m && !strcmp(m, "batch"))
+		return refuse_batch(req);
 	if (!m || strcmp(m, "transfer"))
 		return refuse_model(m ? m : "");
 	if (!jstr(spec, "prompt") || !jstr(spec, "input_video_path"))
@@ -128,19 +181,12 @@ static void set_path(cJSON *o, const char *key, const char *path)
 	free(p);
 }
 
-/* Copy member key of from, if any, to to under name. */
-static void copy_as(cJSON *to, const char *name, const cJSON *from, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
-	if (v)
-		jset(to, name, cJSON_Duplicate(v, 1));
-}
-
-cJSON *t25_spec(const cJSON *staged)
+/* Upstream's sample named name, from a staged transfer spec. */
+static cJSON *sample_of(const cJSON *staged, const char *name)
 {
 	cJSON *s = cJSON_CreateObject();
 	const cJSON *v;
-	jset_str(s, "name", T25_NAME);
+	jset_str(s, "name", name);
 	copy_as(s, "prompt", staged, "prompt");
 	copy_as(s, "negative_prompt", staged, "negative_prompt");
 	set_path(s, "video_path", jstr(staged, "input_video_path"));
@@ -167,6 +213,39 @@ cJSON *t25_spec(const cJSON *staged)
 		jset_str(s, "sigma_max", num);
 	}
 	return s;
+}
+
+cJSON *t25_spec(const cJSON *staged)
+{
+	return sample_of(staged, T25_NAME);
+}
+
+cJSON *t25_batch(const cJSON *staged, const cJSON *items)
+{
+	cJSON *samples = cJSON_CreateArray();
+	const cJSON *it;
+	int i = 0;
+	cJSON_ArrayForEach(it, items) {
+		char name[32];
+		snprintf(name, sizeof name, T25_BATCH_NAME, i++);
+		cJSON *one = child_spec(staged, it);
+		cJSON_AddItemToArray(samples, sample_of(one, name));
+		cJSON_Delete(one);
+	}
+	return samples;
+}
+
+const char *t25_batch_model(const cJSON *samples)
+{
+	const char *one = NULL;
+	const cJSON *s;
+	cJSON_ArrayForEach(s, samples) {
+		const char *m = t25_model(s);
+		if (!m || (one && strcmp(m, one)))
+			return NULL;
+		one = m;
+	}
+	return one;
 }
 
 const char *t25_model(const cJSON *spec)

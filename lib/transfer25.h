@@ -12,7 +12,10 @@
  * relative to the spec's own folder, outputs/run_ID/ in the work dir
  * (cosmos-job writes it there as spec_used.json), as upstream resolves
  * them; the one sample of a run is named T25_NAME, so upstream writes
- * OUT/output.mp4, the name every engine's transfer gives its video.
+ * OUT/output.mp4, the name every engine's transfer gives its video; a
+ * packed batch's child i is named video_<i> (T25_BATCH_NAME), one sample
+ * a line of one .jsonl, and the engine moves OUT/video_<i>.mp4 to
+ * OUT/video_<i>/output.mp4, where every packed batch's child finds it.
  */
 #ifndef COSMOS_TRANSFER25_H
 #define COSMOS_TRANSFER25_H
@@ -22,18 +25,28 @@
 
 #define T25_ENGINE "transfer2.5"
 #define T25_NAME "output"
+#define T25_BATCH_NAME "video_%d"
 
 /* Is engine (a host's engine key or COSMOS_ENGINE, NULL for none) ours? */
 int t25_is_engine(const char *engine);
 
-/* Why a transfer2.5 host cannot run request req (upscale, enhance, a
- * batch; a guidance upstream does not take, ...), or NULL.  The text is
+/* Why a transfer2.5 host cannot run request req (upscale, enhance; a
+ * guidance upstream does not take, ...; for a packed batch, the first
+ * item it cannot run, and why), or NULL.  The text is
  * in a static buffer, good until the next call. */
 const char *t25_refuses(const cJSON *req);
 
 /* Upstream's spec for a request t25_refuses accepts, from its spec with
  * every path already staged (a place in the work dir); caller frees. */
 cJSON *t25_spec(const cJSON *staged);
+
+/* Upstream's samples for a packed batch (model_type batch) t25_refuses
+ * accepts, from its shared spec and items with every path staged: the
+ * i-th named video_<i>, in the items' order; caller frees. */
+cJSON *t25_batch(const cJSON *staged, const cJSON *items);
+
+/* The --model samples need: the one control they all use, or NULL. */
+const char *t25_batch_model(const cJSON *samples);
 
 /* The --model that spec needs: its one control's, or NULL for several
  * (upstream then loads its multicontrol model itself). */

@@ -212,3 +212,52 @@ refused_with() {
 	assert_failure
 	assert_output --partial "engine: 'transfer3' is not cosmos, transfer2.5, reference or a command's path"
 }
+
+@test "a packed batch of three is one upstream process: two complete, the one its guardrail blocks fails filtered" {
+	# Every torchrun this test starts, counted before the stand-in runs.
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\necho "$*" >>"%s"\nexec "%s" "$@"\n' "$BATS_TEST_TMPDIR/torchrun.calls" \
+		"$BATS_TEST_DIRNAME/upstream25/torchrun" >"$BATS_TEST_TMPDIR/bin/torchrun"
+	chmod +x "$BATS_TEST_TMPDIR/bin/torchrun"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH
+	ps=$(make_prompt "a robot arm" "$CLIPS/full"
+		make_prompt "a robot arm [standin-guardrail-blocks]" "$CLIPS/full"
+		make_prompt "a cube" "$CLIPS/color-only")
+	run --separate-stderr bash -c "cosmos-spec transfer --weights edge=0.8 $(echo $ps) | cosmos-batch --packed"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	run wait_all "$b"
+	assert_failure 1
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/torchrun.calls")" 1
+	out=$(out_of "$b")
+	# One .jsonl for upstream: a sample a line, no blank line, each named
+	# after its child's directory; one control, so upstream's edge model.
+	assert_equal "$(jq -r .name "$out/batch_input.jsonl" | tr '\n' ' ')" "video_0 video_1 video_2 "
+	assert_equal "$(grep -c '^$' "$out/batch_input.jsonl")" 0
+	assert_equal "$(jq -c '.edge' "$out/batch_input.jsonl" | sort -u)" '{"control_weight":0.8,"preset_edge_threshold":"medium"}'
+	assert_equal "$(jq -r '.[index("--model") + 1]' "$out/inference_argv.json")" edge
+	jq -e 'index("-i") as $i | .[$i + 1] | endswith("batch_input.jsonl")' "$out/inference_argv.json"
+	run cosmos-manifest --batch "$b"
+	assert_equal "$(jq -r .status <<<"$output" | tr '\n' ' ')" "completed failed completed "
+	c=($(jq -r .id <<<"$output"))
+	assert_equal "$(jq -r '[.reason_code, .reason] | join(" ")' "$COSMOS_DIR/runs/${c[1]}.json")" \
+		"filtered the model's guardrail blocked video_1 (the engine left video_1/filtered)"
+	assert_file_not_exists "$COSMOS_DIR/runs/${c[1]}/outputs/output.mp4"
+	assert_equal "$(jq -r '.outputs.files | keys | join(" ")' "$COSMOS_DIR/runs/${c[1]}.json")" "filtered output.json"
+	grep -q "engine-transfer25: no video_1.mp4: upstream's guardrail blocked this generation" "$out/run.log"
+	assert_equal "$(jq -r '[.status, .exit_code] | join(" ")' "$COSMOS_DIR/runs/$b.json")" "failed 0"
+	cmp "$COSMOS_DIR/runs/${c[0]}/outputs/output.mp4" "$CLIPS/full/color.mp4"
+	cmp "$COSMOS_DIR/runs/${c[2]}/outputs/output.mp4" "$CLIPS/color-only/color.mp4"
+	assert_equal "$(cat "$COSMOS_DIR/runs/${c[2]}/outputs/output.txt")" "a cube"
+}
+
+@test "a packed batch is refused whole, naming the item, when one child's request cannot be said to upstream" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	q=$(make_prompt "a cube" "$CLIPS/color-only")
+	run --separate-stderr bash -c "cosmos-spec transfer --guidance 2.5 $p $q | cosmos-batch --packed"
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join(" ")' "$COSMOS_DIR/runs/$b.json")" \
+		"failed bad_request item 0 of the packed batch: transfer2.5 takes guidance as a whole number from 0 to 7; this request has 2.5"
+	assert_file_not_exists "$COSMOS_LOCAL_WORKDIR/runs/$b.sh"
+	assert_equal "$(jq -r '.success' <<<"$output" | grep -c false)" 2
+}
