@@ -10,6 +10,7 @@
 # file and line, and fail where upstream would.
 
 load helper
+load sshd
 
 setup_file() {
 	standin_local
@@ -39,6 +40,8 @@ teardown() {
 	for p in "$COSMOS_LOCAL_WORKDIR"/runs/*.pid; do
 		[ -f "$p" ] && kill -KILL -- "-$(cat "$p")" 2>/dev/null
 	done
+	# The SSH test host of the one test that starts it.
+	[ -z "${SSHD_DIR:-}" ] || sshd_stop
 	true
 }
 
@@ -260,4 +263,36 @@ refused_with() {
 		"failed bad_request item 0 of the packed batch: transfer2.5 takes guidance as a whole number from 0 to 7; this request has 2.5"
 	assert_file_not_exists "$COSMOS_LOCAL_WORKDIR/runs/$b.sh"
 	assert_equal "$(jq -r '.success' <<<"$output" | grep -c false)" 2
+}
+
+@test "on a docker host over SSH: engine = transfer2.5 runs a transfer to completion, the spec reaching upstream's inference.py" {
+	unset COSMOS_LOCAL_ENGINE
+	sshd_start
+	# The host's work dir is the cosmos-transfer2.5 checkout; torchrun is
+	# on the container's PATH (the stand-in docker runs on the host's).
+	mkdir -p "$SSHD_DIR/work/examples"
+	cp "$BATS_TEST_DIRNAME/upstream25/examples/inference.py" "$SSHD_DIR/work/examples/"
+	cp "$BATS_TEST_DIRNAME/upstream25/torchrun" "$SSHD_DIR/bin/"
+	chmod -R a+rX "$SSHD_DIR/work/examples" "$SSHD_DIR/bin"
+	# testhost, renamed, with the engine key and no engine of its own.
+	sed -e 's/^\[testhost\]/[t25]/' -e 's/^docker_options = .*/docker_options = --ipc=host/' \
+		-e 's/^image = .*/image = cosmos-transfer2.5:standin/' "$SSHD_DIR/hosts" >"$SSHD_DIR/hosts.t25"
+	echo "engine = transfer2.5" >>"$SSHD_DIR/hosts.t25"
+	export COSMOS_CONFIG=$SSHD_DIR/hosts.t25
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	id=$(cosmos-spec transfer --weights edge=1 "$p" | cosmos-submit --host t25 | jq -r .id)
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .host] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "completed t25"
+	cmp "$COSMOS_DIR/runs/$id/outputs/output.mp4" "$CLIPS/full/color.mp4"
+	out=$SSHD_DIR/work/outputs/run_$id
+	grep -qx "COSMOS_ENGINE='transfer2.5'" "$SSHD_DIR/work/runs/$id.sh"
+	grep -q ' engine=transfer2.5 ' "$out/run.log"
+	# Upstream validated the spec (its .json) and was run with edge's model.
+	sha=$(sha256sum "$CLIPS/full/color.mp4" | cut -c1-64)
+	assert_equal "$(jq -r --arg sha "$sha" '[.name, .prompt, (.video_path | endswith("/cas/\($sha).mp4"))] | join(" ")' "$out/output.json")" \
+		"output a robot arm true"
+	assert_equal "$(jq -r '.[index("--model") + 1]' "$out/inference_argv.json")" edge
+	# In a container of the host's image, started by docker over SSH.
+	grep -q -- "^run .* cosmos-transfer2.5:standin " "$SSHD_DIR/state/calls.log"
 }
