@@ -153,6 +153,11 @@ static int open_host(struct remote *r)
 	struct http_conf c = {h->key_file, s->p->auth_header, s->p->auth_prefix, h->credential_hosts,
 	                      h->connect_timeout, h->io_timeout, h->max_download_mb};
 	s->http = http_new(&c);
+	if (!s->http) {
+		free(s);
+		snprintf(r->err, sizeof r->err, "libcurl cannot start");
+		return EX_UNAVAIL;
+	}
 	s->base = xstrdup(h->url);
 	size_t n = strlen(s->base);
 	while (n && s->base[n - 1] == '/')

@@ -26,6 +26,7 @@ struct http {
 /* What a request in flight carries besides its struct http_req. */
 struct flight {
 	CURL *e;
+	int done;        /* its outcome is in the request */
 	struct curl_slist *hdr;
 	curl_mime *mime;
 	char *auth;      /* the key's header line, wiped after */
@@ -41,14 +42,15 @@ static void wipe_free(char *s)
 struct http *http_new(const struct http_conf *c)
 {
 	static int inited;
-	if (!inited++ && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		errx_(EX_UNAVAIL, "libcurl cannot start");
+	if (!inited && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return NULL;
+	inited = 1;
+	CURLM *m = curl_multi_init();
+	if (!m)
+		return NULL;
 	struct http *h = xmalloc(sizeof *h);
-	*h = (struct http){.c = *c};
+	*h = (struct http){.c = *c, .m = m};
 	h->cred = xstrdup(c->cred_hosts ? c->cred_hosts : "");
-	h->m = curl_multi_init();
-	if (!h->m)
-		errx_(EX_UNAVAIL, "libcurl cannot start");
 	/* One connection per server: HTTP/2 multiplexes on it, HTTP/1.1
 	 * requests wait their turn on the kept-alive one. */
 	curl_multi_setopt(h->m, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
@@ -305,8 +307,11 @@ static int prepare(struct http *h, struct http_req *q)
 		return -1;
 	}
 	CURL *e = f->e = curl_easy_init();
-	if (!e)
-		errx_(EX_UNAVAIL, "libcurl cannot make a request");
+	if (!e) {
+		q->transport = 1;
+		snprintf(q->err, sizeof q->err, "libcurl cannot make a request");
+		return -1;
+	}
 	f->hdr = curl_slist_append(f->hdr, "Accept: application/json");
 	f->hdr = curl_slist_append(f->hdr, "Expect:");
 	if (q->body) {
@@ -383,6 +388,25 @@ static void finished(struct http *h, struct http_req *q, CURLcode cc)
  */
 #define WINDOW 64
 
+/* The multi interface itself failed: every request not finished fails
+ * with its message, as a transport failure; one handed to libcurl may
+ * have been sent, the rest were not. */
+static void fail_unfinished(struct http *h, struct http_req **v, size_t n, size_t next, CURLMcode mc)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct http_req *q = v[i];
+		struct flight *f = q->priv;
+		if (f && f->done)
+			continue;
+		if (f && f->e)
+			curl_multi_remove_handle(h->m, f->e);
+		q->status = 0;
+		q->transport = 1;
+		q->sent = i < next && f;
+		snprintf(q->err, sizeof q->err, "libcurl: %s", curl_multi_strerror(mc));
+	}
+}
+
 void http_run(struct http *h, struct http_req **v, size_t n)
 {
 	size_t added = 0, next = 0;
@@ -390,8 +414,10 @@ void http_run(struct http *h, struct http_req **v, size_t n)
 	for (;;) {
 		while (added < WINDOW && next < n) {
 			struct http_req *q = v[next++];
-			if (prepare(h, q) < 0)
+			if (prepare(h, q) < 0) {
+				((struct flight *)q->priv)->done = 1;
 				continue;
+			}
 			curl_multi_add_handle(h->m, ((struct flight *)q->priv)->e);
 			added++;
 			h->requests++;
@@ -409,10 +435,13 @@ void http_run(struct http *h, struct http_req **v, size_t n)
 			CURLcode cc = msg->data.result;
 			curl_multi_remove_handle(h->m, msg->easy_handle);
 			finished(h, q, cc);
+			((struct flight *)q->priv)->done = 1;
 			added--;
 		}
-		if (mc != CURLM_OK)
-			errx_(EX_UNAVAIL, "libcurl: %s", curl_multi_strerror(mc));
+		if (mc != CURLM_OK) {
+			fail_unfinished(h, v, n, next, mc);
+			break;
+		}
 		if (added && running)
 			curl_multi_poll(h->m, NULL, 0, 1000, NULL);
 	}
@@ -488,8 +517,12 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	if (add_auth(h, url, &hdr, &auth, why, len) < 0)
 		return -1;
 	CURL *e = curl_easy_init();
-	if (!e)
-		errx_(EX_UNAVAIL, "libcurl cannot make a request");
+	if (!e) {
+		snprintf(why, len, "libcurl cannot make a request");
+		curl_slist_free_all(hdr);
+		wipe_free(auth);
+		return -1;
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "cosmos/" COSMOS_VERSION);
@@ -514,14 +547,15 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	h->requests++;
 	int running = 1;
 	CURLcode cc = CURLE_OK;
+	CURLMcode mc = CURLM_OK;
 	for (;;) {
-		curl_multi_perform(h->m, &running);
+		mc = curl_multi_perform(h->m, &running);
 		CURLMsg *msg;
 		int left, done = 0;
 		while ((msg = curl_multi_info_read(h->m, &left)))
 			if (msg->msg == CURLMSG_DONE && msg->easy_handle == e)
 				cc = msg->data.result, done = 1;
-		if (done)
+		if (done || mc != CURLM_OK)
 			break;
 		curl_multi_poll(h->m, NULL, 0, 1000, NULL);
 	}
@@ -536,7 +570,10 @@ static int hop(struct http *h, const char *url, struct dl *d, char **next, char 
 	if (cc == CURLE_OK && status >= 300 && status < 400 && curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
 		*next = xstrdup(loc);
 	int rc = (int)status;
-	if (cc != CURLE_OK && d->toobig) {
+	if (mc != CURLM_OK) {
+		snprintf(why, len, "libcurl: %s", curl_multi_strerror(mc));
+		rc = -1;
+	} else if (cc != CURLE_OK && d->toobig) {
 		snprintf(why, len, "the video is larger than the host's max_download_mb (%llu MB)",
 		    (unsigned long long)(d->max >> 20));
 		rc = -1;

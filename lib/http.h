@@ -32,7 +32,9 @@ struct http_conf {
 	long max_download_mb;    /* a video larger than this is refused */
 };
 
-/* A host's HTTP: its pool and credentials.  Nothing is sent yet. */
+/* A host's HTTP: its pool and credentials.  Nothing is sent yet; NULL when
+ * libcurl cannot start.  Nothing here ends the process: each failure is
+ * the request's or the download's. */
 struct http *http_new(const struct http_conf *c);
 void http_free(struct http *h);
 

@@ -20,3 +20,14 @@ load helper
 	run "$dest/usr/bin/cosmos-manifest" --type prompt
 	assert_equal "$(jq -r .id <<<"$output")" "$p"
 }
+
+# lib/ returns errors and programs decide exit codes (cosmos(7)); the only
+# ends in lib/ are those of memory (or the kernel's randomness) run out,
+# as xmalloc's.  lib/http.c once ended the process on a libcurl
+# multi-interface error (#20).
+@test "lib/ never ends the process but for memory or randomness run out" {
+	run bash -c "grep -nE '(^|[^_a-z])(errx?_|exit)\(' '$BATS_TEST_DIRNAME'/../lib/*.c | grep -v '/lib/util\.c:' |
+		grep -vE '\"(out of memory|vasprintf|getrandom|cannot serialize record)\"'"
+	assert_failure 1
+	assert_output ""
+}
