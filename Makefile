@@ -111,11 +111,11 @@ asan:
 # TAP output, so that .ci/run can count it.
 test: all
 	COSMOS_BIN=$(CURDIR)/$(BINDIR) COSMOS_TESTBIN=$(CURDIR)/$(BUILD)/t \
-	    bats --formatter tap t
+	    bats --timing --formatter tap t
 
 test-asan: asan
 	$(ASAN_ENV) COSMOS_BIN=$(CURDIR)/build/asan/bin COSMOS_TESTBIN=$(CURDIR)/build/asan/t \
-	    COSMOS_SANITIZED=1 bats --formatter tap t
+	    COSMOS_SANITIZED=1 bats --timing --formatter tap t
 
 check: deps
 	@rc=0; \

@@ -16,8 +16,8 @@
 # started) brings every run to a terminal state, completed with its
 # output, no part file visible.
 #
-# FAULT_N is the number of kills per program and backend: 10 here, so
-# that `make check` stays quick; `make faults` runs 100 and prints the
+# FAULT_N is the number of kills per program and backend: 10 here (4
+# under the sanitizers), so that `make check` stays quick; `make faults` runs 100 and prints the
 # figures.  Each kill test prints "tried / landed / survived / failed" in
 # TAP comments and, with FAULT_REPORT set, appends it to that file.
 # "landed" counts the kills that found the program still at work.
@@ -30,7 +30,12 @@ setup_file() {
 	sshd_start
 	export SSH_HOSTS=$COSMOS_CONFIG
 	cp "$BATS_TEST_DIRNAME/standin/copy-model" "$SSHD_DIR/bin/"
-	export FAULT_N=${FAULT_N:-10}
+	# Under the sanitizers the kills look for memory errors, not odds: 4.
+	if [ -n "${COSMOS_SANITIZED:-}" ]; then
+		export FAULT_N=${FAULT_N:-4}
+	else
+		export FAULT_N=${FAULT_N:-10}
+	fi
 	export COSMOS_LOCAL_RUNTIME=process
 	BIG=$BATS_FILE_TMPDIR/big/color.mp4
 	mkdir -p "${BIG%/*}"
