@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The slurm backend against a real single-node Slurm on loopback
 # (t/slurm.bash), reached as a login node through the sshd test host.
-# Jobs run the reference engine in the work dir (container = none).
+# Jobs run the reference engine in the work dir (container = none), or,
+# on cluster-t25, engine = transfer2.5 with t/upstream25's stand-ins.
 
 load helper
 load sshd
@@ -18,8 +19,15 @@ setup_file() {
 		slurm_host cluster-slow "engine=$SSHD_DIR/bin/model"
 		slurm_host cluster-two engine=reference max_running=2
 		slurm_host cluster-short "engine=$SSHD_DIR/bin/model" time_limit=1
+		slurm_host cluster-t25 engine=transfer2.5 gres=gpu:tesla:1
 	} >>"$COSMOS_CONFIG"
 	cp "$BATS_TEST_DIRNAME/standin/squeue" "$BATS_TEST_DIRNAME/standin/sbatch" "$SSHD_DIR/bin/"
+	# cluster-t25's work dir is also a cosmos-transfer2.5 checkout: the
+	# stand-ins of its examples/inference.py and of torchrun (t/upstream25).
+	mkdir -p "$SSHD_DIR/cluster/examples"
+	cp "$BATS_TEST_DIRNAME/upstream25/examples/inference.py" "$SSHD_DIR/cluster/examples/"
+	cp "$BATS_TEST_DIRNAME/upstream25/torchrun" "$SSHD_DIR/bin/"
+	chmod -R a+rX "$SSHD_DIR/cluster/examples" "$SSHD_DIR/bin"
 }
 
 teardown_file() {
@@ -467,4 +475,109 @@ killed_single_start() {
 	run wait_all "$id"
 	assert_success
 	assert_equal "$(grep -c '^\[COSMOS_START\]' "$(cluster)/outputs/run_$id/run.log")" 1
+}
+
+# engine = transfer2.5 on a Slurm host (container = none): the job runs
+# engine-transfer25 in the work dir, the cosmos-transfer2.5 checkout,
+# whose examples/inference.py and torchrun are t/upstream25's stand-ins.
+# The run's GPUs are the ones Slurm gave the job: its --gres (the host's
+# gpu:tesla:1, or num_gpus of that type) and torchrun's --nproc_per_node.
+
+# t25_world ID: "nproc_per_node WORLD_SIZE GPUS" upstream's stand-in was
+# run with, GPUS those CUDA_VISIBLE_DEVICES names (Slurm's, for the job).
+t25_world() {
+	jq -r '"\(.nproc_per_node) \(.WORLD_SIZE) \(.CUDA_VISIBLE_DEVICES | split(",") | length)"' \
+		"$(cluster)/outputs/run_$1/inference_world.json"
+}
+
+@test "engine = transfer2.5 on the cluster: a transfer runs to completion in its Slurm job, the spec reaching upstream's inference.py on one GPU" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	id=$(cosmos-spec transfer --weights edge=1 "$p" | cosmos-submit --host cluster-t25 | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	[[ $job =~ ^[0-9]+$ ]] || fail "no job: $(cat "$COSMOS_DIR/runs/$id.json")"
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r '[.status, .backend, .host] | join(" ")' "$COSMOS_DIR/runs/$id.json")" "completed slurm cluster-t25"
+	cmp "$COSMOS_DIR/runs/$id/outputs/output.mp4" "$CLIPS/full/color.mp4"
+	out=$(cluster)/outputs/run_$id
+	grep -qx "COSMOS_ENGINE='transfer2.5'" "$(cluster)/runs/$id.sh"
+	grep -q ' engine=transfer2.5 ' "$out/run.log"
+	# Upstream validated the spec (its .json) and ran edge's model.
+	sha=$(sha256sum "$CLIPS/full/color.mp4" | cut -c1-64)
+	assert_equal "$(jq -r --arg sha "$sha" '[.name, .prompt, .guidance, (.video_path | endswith("/cas/\($sha).mp4"))] | join(" ")' "$out/output.json")" \
+		"output a robot arm 3 true"
+	assert_equal "$(jq -r '.[index("--model") + 1]' "$out/inference_argv.json")" edge
+	# One sbatch, asking the host's gres; one GPU, one process.
+	assert_equal "$(( $(grep -c . "$SSHD_DIR/state/sbatch.log") - ${before:-0} ))" 1
+	tail -n 1 "$SSHD_DIR/state/sbatch.log" | grep -q -- " --gres=gpu:tesla:1 "
+	assert_equal "$(squeue -h -t all -j "$job" -o '%T %b' | sed 's,gres[:/],,')" "COMPLETED gpu:tesla:1"
+	assert_equal "$(t25_world "$id")" "1 1 1"
+}
+
+@test "engine = transfer2.5 on the cluster: a 2-GPU transfer is a job of gpu:tesla:2 and one torchrun of two processes" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	id=$(cosmos-spec transfer --weights depth=0.5 --gpus 2 "$p" | cosmos-submit --host cluster-t25 | jq -r .id)
+	job=$(jq -r .job.handle "$COSMOS_DIR/runs/$id.json")
+	tail -n 1 "$SSHD_DIR/state/sbatch.log" | grep -q -- " --gres=gpu:tesla:2 "
+	run wait_all "$id"
+	assert_success
+	assert_equal "$(jq -r .status "$COSMOS_DIR/runs/$id.json")" completed
+	assert_equal "$(squeue -h -t all -j "$job" -o '%T %b' | sed 's,gres[:/],,')" "COMPLETED gpu:tesla:2"
+	assert_equal "$(t25_world "$id")" "2 2 2"
+	assert_equal "$(jq -r '.[index("--model") + 1]' "$(cluster)/outputs/run_$id/inference_argv.json")" depth
+}
+
+@test "engine = transfer2.5 on the cluster: a request upstream would refuse fails bad_request before any sbatch or upload" {
+	# A clip of this test's own: no other test has put it on the cluster.
+	mkdir -p "$BATS_TEST_TMPDIR/clip"
+	ffmpeg -loglevel error -f lavfi -i testsrc=size=96x64:rate=12 -t 0.5 -pix_fmt yuv420p "$BATS_TEST_TMPDIR/clip/color.mp4"
+	sha=$(sha256sum "$BATS_TEST_TMPDIR/clip/color.mp4" | cut -c1-64)
+	p=$(make_prompt "a robot arm" "$BATS_TEST_TMPDIR/clip")
+	before=$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)
+	run --separate-stderr bash -c "cosmos-spec transfer --guidance 9 $p | cosmos-submit --host cluster-t25"
+	assert_failure 1
+	id=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join("|")' "$COSMOS_DIR/runs/$id.json")" \
+		"failed|bad_request|transfer2.5 takes guidance as a whole number from 0 to 7; this request has 9"
+	assert_equal "$stderr" "cosmos-submit: stdin:1: $id: transfer2.5 takes guidance as a whole number from 0 to 7; this request has 9"
+	run --separate-stderr bash -c "cosmos-spec upscale --video '$BATS_TEST_TMPDIR/clip/color.mp4' | cosmos-submit --host cluster-t25"
+	assert_failure 1
+	up=$(jq -r .id <<<"$output")
+	assert_equal "$(jq -r '[.status, .reason_code, .reason] | join("|")' "$COSMOS_DIR/runs/$up.json")" \
+		"failed|bad_request|transfer2.5 has no 4K upscaler: send upscale requests to a Transfer1 host (engine = cosmos)"
+	# Nothing reached the cluster: no sbatch, no job file, no input.
+	assert_equal "$(grep -c . "$SSHD_DIR/state/sbatch.log" 2>/dev/null || true)" "${before:-0}"
+	assert_file_not_exists "$(cluster)/runs/$id.sh"
+	assert_file_not_exists "$(cluster)/runs/$up.sh"
+	assert_file_not_exists "$(cluster)/cas/$sha.mp4"
+	assert_equal "$(squeue -h -t all -n "cosmos_transfer_${id:0:8},cosmos_upscale_${up:0:8}" -o %i)" ""
+}
+
+# engine_under_slurm VAR=VALUE ...: engine-transfer25 run as a Slurm job
+# runs it (SLURM_JOB_ID set, with VAR=VALUE ... and no other
+# CUDA_VISIBLE_DEVICES) on a node whose nvidia-smi lists three GPUs (the
+# stand-in); "nproc_per_node WORLD_SIZE" its torchrun started.
+engine_under_slurm() {
+	local w=$BATS_TEST_TMPDIR/t25
+	rm -rf "$w"
+	mkdir -p "$w/examples" "$w/out" "$w/bin" "$w/state"
+	ln -s "$BATS_TEST_DIRNAME/upstream25/examples/inference.py" "$w/examples/"
+	ln -s "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$BATS_TEST_DIRNAME/upstream25/torchrun" "$w/bin/"
+	echo 3 >"$w/state/gpus"
+	cp "$CLIPS/full/color.mp4" "$w/out/in.mp4"
+	echo '{"name":"output","prompt":"p","video_path":"in.mp4","edge":{"control_weight":1}}' >"$w/out/spec_used.json"
+	(cd "$w" && env -u CUDA_VISIBLE_DEVICES PATH="$w/bin:$PATH" STANDIN_STATE="$w/state" SLURM_JOB_ID=7 "$@" \
+		sh -c '. "$1" && run_engine transfer out/spec_used.json out' sh "$BATS_TEST_DIRNAME/../share/cosmos/remote/engine-transfer25") >&2
+	jq -r '"\(.nproc_per_node) \(.WORLD_SIZE)"' "$w/out/inference_world.json"
+}
+
+@test "engine = transfer2.5 in a Slurm job on a node whose gres.conf names no GPU device files: it runs on SLURM_GPUS_ON_NODE GPUs, not every GPU the node has" {
+	# Slurm makes CUDA_VISIBLE_DEVICES from gres.conf's File= devices;
+	# without them it sets none, or NoDevFiles, and nvidia-smi lists all
+	# of the node's GPUs, the job's or not (here three).
+	assert_equal "$(engine_under_slurm SLURM_GPUS_ON_NODE=2)" "2 2"
+	assert_equal "$(engine_under_slurm SLURM_GPUS_ON_NODE=2 CUDA_VISIBLE_DEVICES=NoDevFiles)" "2 2"
+	# Where Slurm names the job's GPUs, they are counted, as before.
+	assert_equal "$(engine_under_slurm SLURM_GPUS_ON_NODE=2 CUDA_VISIBLE_DEVICES=0,1)" "2 2"
 }
