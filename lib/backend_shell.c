@@ -47,6 +47,20 @@ static int configure_docker(struct host *h, char *err, size_t errlen)
 	return host_ssh_complete(h, err, errlen) < 0 ? -1 : host_check_slots(h, err, errlen);
 }
 
+/* On this machine, without an hf_home key, the folder huggingface_hub
+ * itself would take: $HF_HOME, else $XDG_CACHE_HOME/huggingface (else
+ * host_defaults': ~/.cache/huggingface). */
+static void default_hf_home(struct host *h)
+{
+	const char *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
+	if (h->hf_cache)
+		return;
+	if (home && *home)
+		h->hf_cache = xstrdup(home);
+	else if (xdg && *xdg == '/')
+		h->hf_cache = xasprintf("%s/huggingface", xdg);
+}
+
 /*
  * This machine: the work dir is $COSMOS_DIR/local unless the section (or
  * COSMOS_LOCAL_WORKDIR, for the real model: a cosmos-transfer1 checkout)
@@ -63,6 +77,7 @@ static int configure_local(struct host *h, char *err, size_t errlen)
 		h->workdir = wd && *wd ? xstrdup(wd) : xasprintf("%s/local", store_root());
 	if (!h->image && img && *img)
 		h->image = xstrdup(img);
+	default_hf_home(h);
 	host_defaults(h);
 	free(h->address);
 	h->address = xstrdup("localhost");
@@ -165,12 +180,98 @@ static int gpus_wanted(const struct remote *r, const cJSON *ec)
 }
 
 /*
+ * The Hugging Face token file, checked on the host where the run starts,
+ * before its job file is written: a regular file the host's user can
+ * read and no one else can (no group or other bits; with an ACL, ls -lL
+ * shows its mask there, so none of its entries grants anything either).
+ * ls reads the mode, never the file.  Otherwise the start prints
+ * "cosmos-hf-token WHY" on stderr and exits JOB_NO_TOKEN, and nothing is
+ * started.  A run started before (its job file there) is left to
+ * shell_job_file.  The token itself is never read, here or anywhere.
+ */
+#define JOB_NO_TOKEN 97
+#define JOB_NO_TOKEN_S "97"
+_Static_assert(JOB_NO_TOKEN == 97, "JOB_NO_TOKEN_S spells JOB_NO_TOKEN");
+#define TOKEN_MARK "cosmos-hf-token "
+
+static void check_token_file(struct sbuf *b, const struct host *h, const char *id)
+{
+	sb_puts(b, "[ -e runs/");
+	sb_quote(b, id);
+	sb_puts(b, ".sh ] || { t=");
+	sb_quote_home(b, h->hf_token_file);
+	sb_puts(b, "; w=; if [ ! -e \"$t\" ]; then w=missing; elif [ ! -f \"$t\" ]; then w=notfile; "
+	           "elif [ ! -r \"$t\" ]; then w=unreadable; "
+	           "else case $(ls -lLd -- \"$t\" 2>/dev/null) in -r[w-][x-]------*) ;; *) w=open ;; esac; fi; "
+	           "[ -z \"$w\" ] || { echo \"" TOKEN_MARK "$w\" >&2; exit " JOB_NO_TOKEN_S "; }; }; ");
+}
+
+/* What a start's "cosmos-hf-token WHY" line in err says, for a person;
+ * NULL when it has none. */
+static const char *token_trouble(const struct sbuf *err)
+{
+	static const char *const words[][2] = {
+		{"missing", "no such file on the host"},
+		{"notfile", "not a regular file"},
+		{"unreadable", "the host's user cannot read it"},
+		{"open", "others may read or write it: chmod 600 it"},
+	};
+	const char *w = err->s ? strstr(err->s, TOKEN_MARK) : NULL;
+	if (!w)
+		return NULL;
+	w += strlen(TOKEN_MARK);
+	size_t n = strcspn(w, "\n");
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (strlen(words[i][0]) == n && !strncmp(w, words[i][0], n))
+			return words[i][1];
+	return NULL;
+}
+
+/*
+ * The Hugging Face folder and token for a process: HF_HOME, and
+ * HF_TOKEN_PATH naming the host's file (where HF_TOKEN, which would win
+ * over it, is not passed on), as assignments before the exec.
+ */
+static void process_hf_env(struct sbuf *b, const struct host *h)
+{
+	if (h->hf_token_file)
+		sb_puts(b, "unset HF_TOKEN HUGGING_FACE_HUB_TOKEN; ");
+	sb_puts(b, "HF_HOME=");
+	sb_quote_home(b, h->hf_cache);
+	sb_puts(b, " ");
+	if (h->hf_token_file) {
+		sb_puts(b, "HF_TOKEN_PATH=");
+		sb_quote_home(b, h->hf_token_file);
+		sb_puts(b, " ");
+	}
+}
+
+/*
+ * The same for a container: the folder mounted where HF_HOME says, the
+ * token file mounted read-only at /run/secrets/hf_token, which
+ * HF_TOKEN_PATH names.  Only paths are in docker's arguments.
+ */
+static void container_hf_env(struct sbuf *b, const struct host *h)
+{
+	sb_puts(b, " -v ");
+	sb_quote_home(b, h->hf_cache);
+	sb_puts(b, ":/root/.cache/huggingface -e HF_HOME=/root/.cache/huggingface");
+	if (h->hf_token_file) {
+		sb_puts(b, " -v ");
+		sb_quote_home(b, h->hf_token_file);
+		sb_puts(b, ":/run/secrets/hf_token:ro -e HF_TOKEN_PATH=/run/secrets/hf_token");
+	}
+}
+
+/*
  * The start, as one shell command after "cd WORKDIR && ": copy job.sh from
  * stdin with shell builtins, then become cosmos-slot, which joins the
  * host's line for GPUs (slots) and starts the run once they are free:
  * docker run -d with the run's own --gpus, or, for the process runtime,
  * cosmos-job in a session of its own.  It prints "slot PID GPUS" (GPUS
- * "-" while the run waits).  Exits JOB_ALREADY if runs/ID.sh exists.
+ * "-" while the run waits).  Exits JOB_ALREADY if runs/ID.sh exists,
+ * JOB_NO_TOKEN (before writing it) if the host's hf_token_file will not
+ * do.  The job gets HF_HOME and HF_TOKEN_PATH, paths only.
  */
 static char *start_command(const struct remote *r, const char *id, const char *container, const cJSON *ec,
     const char *end)
@@ -180,8 +281,11 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 	char need[16], nslots[16];
 	snprintf(need, sizeof need, "%d", r->gpu_list ? gpus_wanted(r, ec) : 1);
 	snprintf(nslots, sizeof nslots, "%d", r->nslots);
+	if (h->hf_token_file)
+		check_token_file(&b, h, id);
 	shell_job_file(&b, id, NULL, end);
 	if (!strcmp(r->runtime, "process")) {
+		process_hf_env(&b, h);
 		sb_puts(&b, "COSMOS_ENGINE=");
 		sb_quote(&b, r->engine);
 		sb_puts(&b, " ");
@@ -208,9 +312,9 @@ static char *start_command(const struct remote *r, const char *id, const char *c
 		sb_quote(&b, e);
 		free(e);
 	}
-	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace -v ");
-	sb_quote_home(&b, h->hf_cache);
-	sb_puts(&b, ":/root/.cache/huggingface ");
+	sb_puts(&b, " -v \"$PWD:/workspace\" -w /workspace");
+	container_hf_env(&b, h);
+	sb_puts(&b, " ");
 	sb_quote(&b, h->image);
 	sb_puts(&b, " sh bashscripts/cosmos-job ");
 	sb_quote(&b, id);
@@ -266,6 +370,12 @@ static int started(struct remote *r, struct bjob *s, cJSON *job)
 	else if (st == JOB_UNWRITTEN) {
 		snprintf(r->err, sizeof r->err, "%s: cannot write the job file in %s (is its disk full?)", r->host.name,
 		    r->host.workdir);
+		rc = EX_UNAVAIL;
+	} else if (st == JOB_NO_TOKEN && token_trouble(err)) {
+		/* Refused as http.c refuses a key file: nothing was started. */
+		snprintf(r->err, sizeof r->err, "host '%s': hf_token_file %s: %s", shown(r->host.name),
+		    shown(r->host.hf_token_file), token_trouble(err));
+		snprintf(r->why_code, sizeof r->why_code, "auth");
 		rc = EX_UNAVAIL;
 	} else if (st != 0) {
 		snprintf(r->err, sizeof r->err, "container did not start: %s",

@@ -16,7 +16,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum field_kind { F_STR, F_INT, F_BOOL, F_MS };
+/* F_ALIAS: another name for the F_STR field at the same offset. */
+enum field_kind { F_STR, F_INT, F_BOOL, F_MS, F_ALIAS };
 
 static const struct field {
 	const char *key;
@@ -30,7 +31,8 @@ static const struct field {
 	S("known_hosts", known_hosts), B("accept_new", accept_new), S("workdir", workdir),
 	S("image", image), B("sudo", sudo), S("docker_options", docker_options),
 	S("gpus", gpus), I("gpus_per_run", gpus_per_run), I("slots", slots),
-	S("hf_cache", hf_cache), I("connect_timeout", connect_timeout),
+	S("hf_cache", hf_cache), {"hf_home", F_ALIAS, offsetof(struct host, hf_cache)},
+	S("hf_token_file", hf_token_file), I("connect_timeout", connect_timeout),
 	I("io_timeout", io_timeout), S("backend", backend), S("engine", engine),
 	S("partition", partition), S("gres", gres), S("time_limit", time_limit), S("account", account),
 	S("qos", qos), S("sbatch_options", sbatch_options), S("container", container),
@@ -106,6 +108,16 @@ static int engine_ok(const char *v)
 	return !strcmp(v, "cosmos") || !strcmp(v, "reference") || t25_is_engine(v) || strchr(v, '/');
 }
 
+/*
+ * A file's path on the host that docker run -v can mount: absolute or
+ * from the home directory (a relative one is a volume's name to docker),
+ * and without the ':' that ends -v's source.
+ */
+static int mount_path_ok(const char *v)
+{
+	return (v[0] == '/' || (v[0] == '~' && v[1] == '/')) && !strchr(v, ':');
+}
+
 /* Store value into field f of h; a message on a bad value. */
 static const char *set_field(struct host *h, const struct field *f, const char *v, int *is_default)
 {
@@ -122,8 +134,11 @@ static const char *set_field(struct host *h, const struct field *f, const char *
 	char *p = (char *)h + f->off;
 	if (p == (char *)&h->engine && !engine_ok(v))
 		return "is not cosmos, transfer2.5, reference or a command's path";
+	if (p == (char *)&h->hf_token_file && !mount_path_ok(v))
+		return "is not a path from / or ~/ without a ':'";
 	switch (f->kind) {
 	case F_STR:
+	case F_ALIAS:
 		free(*(char **)p);
 		*(char **)p = xstrdup(v);
 		break;
@@ -546,7 +561,7 @@ void host_defaults(struct host *h)
 		h->gpus = xstrdup("auto");
 	if (!h->gpus_per_run)
 		h->gpus_per_run = 1;
-	if (!h->hf_cache)
+	if (!h->hf_cache) /* huggingface_hub's own default for HF_HOME */
 		h->hf_cache = xstrdup("~/.cache/huggingface");
 	if (!h->connect_timeout)
 		h->connect_timeout = 10;

@@ -36,7 +36,10 @@ struct host {
 	char *image;
 	int sudo;            /* docker needs sudo */
 	char *docker_options;/* words added to docker run */
-	char *hf_cache;      /* Hugging Face cache on the host, or NULL */
+	char *hf_cache;      /* HF_HOME, the Hugging Face folder on the host (key
+	                      * hf_home, or its older name hf_cache), or NULL */
+	char *hf_token_file; /* the host's file holding the Hugging Face token
+	                      * (mode 0600), or NULL; only its path is ever sent */
 	int connect_timeout; /* seconds */
 	int io_timeout;      /* seconds */
 	char *backend;       /* its kind (backend.h): docker, the default, or local */
