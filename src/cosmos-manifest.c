@@ -2,8 +2,8 @@
  * cosmos-manifest - print run and prompt records as JSON lines.
  *
  *	cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]
- *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]
- *	    [--all-attempts] [--count | --summary] [ID ...]
+ *	    [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--grep TEXT]
+ *	    [--limit N] [--all-attempts] [--count | --summary] [ID ...]
  *
  * Invariants:
  *  - Read-only: it takes no lock and creates or writes nothing under
@@ -12,6 +12,7 @@
  *    (created_at, then id), or a batch's children in batch order; of a
  *    run retried (lib/retry.h), only its latest attempt unless
  *    --all-attempts.  With ids: those records in the order given.
+ *  - --grep TEXT is a fixed string, never a pattern: any bytes are text.
  *  - A bad or unknown id is reported with where it came from, the rest are
  *    still printed, and the exit status says some failed.
  */
@@ -34,6 +35,7 @@ static const char *const run_types[] = {
 struct filter {
 	char **status, **type, **code; /* NULL-terminated lists, or NULL for any */
 	const char *prompt, *batch, *source;
+	const char *grep; /* --grep: a fixed string, ASCII case folded */
 	int want_runs, want_prompts;
 	int all_attempts;
 };
@@ -57,13 +59,18 @@ struct hits {
 
 static const char usage_text[] =
     "usage: cosmos-manifest [--status S,...] [--type T,...] [--reason-code C,...]\n"
-    "           [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--limit N]\n"
-    "           [--all-attempts] [--count | --summary] [ID ...]\n";
+    "           [--prompt PROMPT_ID] [--batch RUN_ID] [--source-run RUN_ID] [--grep TEXT]\n"
+    "           [--limit N] [--all-attempts] [--count | --summary] [ID ...]\n";
 
 static _Noreturn void usage(void)
 {
 	fputs(usage_text, stderr);
 	exit(EX_USAGE_);
+}
+
+static int ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
 static int in_list(char **list, const char *s)
@@ -106,8 +113,44 @@ static int type_known(const char *s)
 	return strcmp(s, "prompt") == 0 || in_list((char **)run_types, s);
 }
 
+/* Does hay hold needle, ASCII letters of either case alike?  No pattern:
+ * every byte of needle is itself. */
+static int holds(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; hay && *hay; hay++) {
+		size_t i = 0;
+		while (i < n && hay[i] && ascii_lower(hay[i]) == ascii_lower(needle[i]))
+			i++;
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * --grep: the texts a person would search a record by: a prompt's name,
+ * text and negative text; a run's reason, the prompt it was given
+ * (generate, upscale), an enhance's original and enhanced text.
+ */
+static int grep_matches(const char *text, const cJSON *rec)
+{
+	const cJSON *ec = jget(rec, "execution_config"), *out = jget(rec, "outputs");
+	const char *texts[] = {
+		jstr(rec, "name"), jstr(rec, "prompt_text"), jstr(rec, "negative_prompt"), jstr(rec, "reason"),
+		jstr(ec, "prompt"), jstr(ec, "negative_prompt"), jstr(ec, "original_prompt"),
+		jstr(out, "enhanced_prompt"),
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+		if (holds(texts[i], text))
+			return 1;
+	return 0;
+}
+
 static int matches(const struct filter *f, const cJSON *rec, enum id_kind kind)
 {
+	if (f->grep && !grep_matches(f->grep, rec))
+		return 0;
 	if (kind == ID_PROMPT)
 		return f->want_prompts && !f->status && !f->prompt && !f->batch;
 	if (!f->want_runs)
@@ -262,6 +305,7 @@ int main(int argc, char **argv)
 		{"prompt", required_argument, NULL, 'p'},
 		{"batch", required_argument, NULL, 'b'},
 		{"source-run", required_argument, NULL, 'R'},
+		{"grep", required_argument, NULL, 'g'},
 		{"limit", required_argument, NULL, 'n'},
 		{"count", no_argument, NULL, 'c'},
 		{"summary", no_argument, NULL, 'S'},
@@ -292,6 +336,11 @@ int main(int argc, char **argv)
 			if (id_kind(optarg) != ID_RUN)
 				errx_(EX_USAGE_, "--batch: '%s' is not a run id", shown(optarg));
 			f.batch = optarg;
+			break;
+		case 'g':
+			if (!*optarg)
+				errx_(EX_USAGE_, "--grep: empty text");
+			f.grep = optarg;
 			break;
 		case 'n':
 			if (parse_long(optarg, &limit) < 0 || limit < 0)
