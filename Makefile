@@ -26,7 +26,7 @@ PKG_CONFIG ?= pkg-config
 
 PROGS   = cosmos cosmos-spec cosmos-manifest cosmos-submit cosmos-sync cosmos-batch cosmos-gallery cosmos-prepare
 LIBSRC  = lib/backend.c lib/backend_shell.c lib/backend_slurm.c lib/util.c lib/store.c lib/input.c lib/record.c lib/shell.c lib/host.c lib/ssh.c lib/local.c lib/remote.c lib/progress.c lib/enhance.c lib/batch.c lib/retry.c lib/packed.c lib/finish.c lib/job.c lib/transfer25.c lib/feed.c \
-          lib/http.c lib/backend_http.c lib/provider_gemini.c lib/provider_replicate.c
+          lib/http.c lib/backend_http.c lib/provider_gemini.c lib/provider_replicate.c lib/housekeep.c
 TESTS   = storetool shq put
 PKGS    = libcjson libssh2 libcrypto libcurl
 

@@ -14,13 +14,18 @@
  *	                                cosmos-submit --retry; a batch:
  *	                                cosmos-batch --retry-failed
  *	cosmos hosts [NAME ...]         each host's describe (backend.h)
+ *	cosmos search TEXT ...          cosmos-manifest --grep, runs then prompts
+ *	cosmos delete [--outputs] [--dry-run] ID ...   hk_delete (housekeep.h)
+ *	cosmos verify [--fix]           hk_verify (housekeep.h)
  *
  * Invariants:
  *  - It only composes the small programs (found beside it, else on PATH);
  *    every record it shows was printed by one of them, and their exit
- *    status is its own.  The one exception is hosts, which keeps no
- *    record: it opens each host itself (remote_get), one at a time, and
- *    asks it once.
+ *    status is its own.  The exceptions have no program of their own:
+ *    hosts, which keeps no record, opens each host itself (remote_get),
+ *    one at a time, and asks it once; delete and verify call
+ *    lib/housekeep.c, which keeps the store's rules, and decide their
+ *    exit status here.
  *  - On a terminal it draws tables (colour unless NO_COLOR is set) and
  *    progress on stderr; with --json, or when stdout is not a terminal,
  *    it prints the programs' JSON lines unchanged.
@@ -39,6 +44,8 @@
 
 #include "batch.h"
 #include "host.h"
+#include "housekeep.h"
+#include "input.h"
 #include "record.h"
 #include "remote.h"
 #include "store.h"
@@ -71,6 +78,10 @@ static _Noreturn void usage(int code)
 	    "                              (a batch: of its failed children)\n"
 	    "  hosts [NAME ...]            each host (default: all): its GPUs, who holds them,\n"
 	    "                              the runs waiting; a cluster's nodes; an API's models\n"
+	    "  search TEXT ...             runs and prompts whose texts hold TEXT (any case)\n"
+	    "  delete [--outputs] [--dry-run] ID ...   delete finished runs and prompts;\n"
+	    "                              outputs are kept unless --outputs\n"
+	    "  verify [--fix]              find (and remove) debris and missing outputs\n"
 	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest\n"
 	    "\n"
 	    "Options --host NAME and --delay MS go to cosmos-submit.  See cosmos(1).\n");
@@ -608,6 +619,149 @@ static int hosts(int argc, char **argv)
 	return rc;
 }
 
+/* --- housekeeping ------------------------------------------------------- */
+
+/* cosmos search TEXT ...: the words as one text, runs then prompts. */
+static int search(int argc, char **argv)
+{
+	if (argc > 0 && !strcmp(argv[0], "--")) {
+		argc--;
+		argv++;
+	} else if (argc > 0 && argv[0][0] == '-') {
+		warnx_("search: unknown option '%s'", shown(argv[0]));
+		return EX_USAGE_;
+	}
+	if (argc == 0) {
+		warnx_("search: no text: give the words to look for");
+		return EX_USAGE_;
+	}
+	struct sbuf text = {0};
+	for (int i = 0; i < argc; i++)
+		sb_printf(&text, "%s%s", i ? " " : "", argv[i]);
+	char *runs[] = {"--grep", text.s}, *prompts[] = {"--type", "prompt", "--grep", text.s};
+	header_done = 0;
+	int rc = simple("cosmos-manifest", NULL, 2, runs, show_line), found = header_done;
+	if (header_done && !json)
+		puts("");
+	header_done = 0;
+	rc = exit_worst(rc, simple("cosmos-manifest", NULL, 4, prompts, show_line));
+	if (!json && !found && !header_done)
+		printf("nothing holds '%s'\n", shown(text.s));
+	sb_free(&text);
+	return rc;
+}
+
+static void print_json(const cJSON *o)
+{
+	char *l = cJSON_PrintUnformatted(o);
+	puts(l);
+	free(l);
+}
+
+static void show_deleted(const cJSON *o, void *arg)
+{
+	(void)arg;
+	const cJSON *k;
+	if (json)
+		print_json(o);
+	else {
+		int dry = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "dry_run"));
+		printf("%s %s\n", dry ? "would delete" : "deleted", jstr(o, "id"));
+		cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(o, "kept"))
+			printf("  kept %s\n", k->valuestring);
+	}
+	fflush(stdout);
+}
+
+/* One line a refusal; a failure of the store makes the status 3. */
+static void refused(const char *item, const char *why, int err, void *arg)
+{
+	int *rc = arg;
+	warnx_("delete: %s: %s", item, why);
+	*rc = exit_worst(*rc, err && err != ENOENT && err != EINVAL ? EX_STORE : EX_SOME);
+}
+
+/* cosmos delete [--outputs] [--dry-run] ID ...: ids, or - for stdin's. */
+static int delete(int argc, char **argv)
+{
+	int outputs = 0, dry = 0, i, rc = 0;
+	for (i = 0; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--outputs"))
+			outputs = 1;
+		else if (!strcmp(argv[i], "--dry-run"))
+			dry = 1;
+		else {
+			warnx_("delete: unknown option '%s'", shown(argv[i]));
+			return EX_USAGE_;
+		}
+	}
+	if (i == argc) {
+		warnx_("delete: no id: give the runs and prompts to delete (- reads them from stdin)");
+		return EX_USAGE_;
+	}
+	struct items it;
+	struct args ids = {0};
+	items_init(&it, argc - i, argv + i);
+	const char *s;
+	while ((s = items_next(&it))) {
+		char id[ID_LEN + 1];
+		const char *why = item_id(s, ID_BAD, id, NULL);
+		if (why) {
+			item_warn(&it, "%s", why);
+			rc = EX_SOME;
+		} else
+			add(&ids, xstrdup(id));
+	}
+	if (it.errors)
+		rc = EX_SOME;
+	items_free(&it);
+	if (ids.n && hk_delete(ids.v, ids.n, outputs, dry, show_deleted, refused, &rc) < 0) {
+		warn_("delete: %s", store_root());
+		rc = EX_STORE;
+	}
+	for (int k = 0; k < ids.n; k++)
+		free(ids.v[k]);
+	free(ids.v);
+	return rc;
+}
+
+static void show_problem(const cJSON *o, void *arg)
+{
+	int *found = arg, fixed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "fixed"));
+	(*found)++;
+	if (json)
+		print_json(o);
+	else
+		printf("%-17s %-35s %s%s\n", jstr(o, "problem"), jstr(o, "id") ? jstr(o, "id") : "-", jstr(o, "path"),
+		    fixed ? "  (fixed)" : "");
+	fflush(stdout);
+}
+
+/* cosmos verify [--fix]: 1 when a problem is left, 0 when none is. */
+static int verify(int argc, char **argv)
+{
+	int fix = 0, found = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--fix"))
+			fix = 1;
+		else {
+			warnx_("verify: unknown argument '%s'", shown(argv[i]));
+			return EX_USAGE_;
+		}
+	}
+	int left = hk_verify(fix, show_problem, &found);
+	if (left < 0) {
+		warn_("verify: %s", store_root());
+		return EX_STORE;
+	}
+	if (!json && !found)
+		puts("no problems found");
+	return left ? EX_SOME : EX_OK;
+}
+
 /* Does an upscale name its source (--from-run, --video, either form)? */
 static int has_source(int argc, char **argv)
 {
@@ -729,6 +883,12 @@ int main(int argc, char **argv)
 		rc = simple("cosmos-sync", "--cancel", argc, argv, show_line);
 	} else if (!strcmp(cmd, "hosts")) {
 		rc = hosts(argc, argv);
+	} else if (!strcmp(cmd, "search")) {
+		rc = search(argc, argv);
+	} else if (!strcmp(cmd, "delete")) {
+		rc = delete(argc, argv);
+	} else if (!strcmp(cmd, "verify")) {
+		rc = verify(argc, argv);
 	} else {
 		/* cosmos CMD: run cosmos-CMD, as git does. */
 		char *name = xasprintf("cosmos-%s", cmd), *p = sibling(name);
