@@ -4,10 +4,12 @@
  *	cosmos-manifest [filters] | cosmos-gallery [--out DIR]
  *
  * DIR (default $COSMOS_DIR/gallery) gets index.html, posters/ID.jpg and
- * videos/ID.mp4; the path of index.html is printed.  The page is the
- * template share/cosmos/gallery/index.html with the runs' data put in
+ * videos/ID.mp4 (and videos/ID_control_KEY.mp4 for the controls a
+ * Transfer2.5 run kept); the path of index.html is printed.  The page is
+ * the template share/cosmos/gallery/index.html with the runs' data put in
  * its place; its script draws the cards (an upscale beside its source,
- * a batch as one group) from that data alone.
+ * a run's controls beside its result, a batch as one group) from that
+ * data alone.
  *
  * Invariants:
  *  - Self-contained: no server, no network.  Videos are hard links (else
@@ -15,6 +17,9 @@
  *    no shell), every path in the page is relative.
  *  - Record text reaches the page only as JSON data, with '<', '>' and
  *    '&' escaped, and the page's script sets it as text, never as HTML.
+ *  - A file beside a run's video is read only when outputs.files names
+ *    it, and only by a name of ours (output.txt, output_control_KEY.mp4
+ *    for upstream's four keys): never one with '/' or a leading '.'.
  *  - The page is written under a hidden name and renamed into place.
  */
 #define _GNU_SOURCE
@@ -49,13 +54,13 @@ static void make_dir(const char *d)
 		err_(EX_STORE, "%s", d);
 }
 
-/* The video linked into DIR/videos/ID.mp4 (its path under DIR), or NULL. */
-static char *link_video(const char *out, const char *id, const char *video)
+/* The video linked into DIR/videos/NAME.mp4 (its path under DIR), or NULL. */
+static char *link_video(const char *out, const char *name, const char *video)
 {
 	struct stat a, b;
 	if (stat(video, &a) < 0 || !S_ISREG(a.st_mode))
 		return NULL;
-	char *rel = xasprintf("videos/%s.mp4", id), *path = xasprintf("%s/%s", out, rel);
+	char *rel = xasprintf("videos/%s.mp4", name), *path = xasprintf("%s/%s", out, rel);
 	if (stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
 		char *tmp = part_name(path);
 		unlink(tmp);
@@ -129,6 +134,102 @@ static void copy_str(cJSON *to, const char *key, const char *v)
 		jset_str(to, key, v);
 }
 
+/* The keys of the controls Cosmos-Transfer2.5 computes, in its order. */
+static const char *const control_keys[] = {"edge", "vis", "depth", "seg", NULL};
+
+/* The path of NAME beside the run's video when the record's outputs.files
+ * names it, else NULL.  Only a plain name: none with '/' or a leading '.'. */
+static char *find_output(const cJSON *o, const char *video, const char *name)
+{
+	const char *slash = strrchr(video, '/');
+	if (!slash || strchr(name, '/') || *name == '.' || !*name
+	    || !cJSON_GetObjectItemCaseSensitive(jget(o, "files"), name))
+		return NULL;
+	return xasprintf("%.*s/%s", (int)(slash - video), video, name);
+}
+
+/* At most this much of the prompt text upstream used is shown. */
+#define PROMPT_USED_MAX 8192
+
+/* The text of a regular file, its first PROMPT_USED_MAX bytes up to a NUL
+ * (a UTF-8 sequence the cut broke left out, and "…" after a cut), or NULL. */
+static char *read_text(const char *path)
+{
+	static const char more[] = "\u2026";
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	char *s = xmalloc(PROMPT_USED_MAX + sizeof more);
+	size_t n = 0;
+	while (n < PROMPT_USED_MAX) {
+		ssize_t k = read(fd, s + n, PROMPT_USED_MAX - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			close(fd);
+			free(s);
+			return NULL;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	s[n] = '\0';
+	if (strlen(s) < n || st.st_size <= (off_t)n)
+		return s;
+	/* Cut: back to the start of a sequence the cut broke. */
+	size_t lead = n;
+	while (lead > 0 && n - lead < 3 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+		lead--;
+	if (lead > 0 && (unsigned char)s[lead - 1] >= 0xC0) {
+		unsigned char c = (unsigned char)s[lead - 1];
+		size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+		if (n - (lead - 1) < len)
+			n = lead - 1;
+	}
+	memcpy(s + n, more, sizeof more);
+	return s;
+}
+
+/* The controls a run kept, linked beside its video, and the prompt text
+ * upstream used, into its entry. */
+static void add_extras(cJSON *e, const cJSON *o, const char *out, const char *id, const char *video)
+{
+	cJSON *controls = cJSON_CreateArray();
+	for (int i = 0; control_keys[i]; i++) {
+		char *name = xasprintf("output_control_%s.mp4", control_keys[i]);
+		char *path = find_output(o, video, name), *link = NULL;
+		if (path) {
+			char *as = xasprintf("%s_control_%s", id, control_keys[i]);
+			link = link_video(out, as, path);
+			free(as);
+		}
+		if (link) {
+			cJSON *c = cJSON_CreateObject();
+			jset_str(c, "key", control_keys[i]);
+			jset_str(c, "video", link);
+			cJSON_AddItemToArray(controls, c);
+		}
+		free(link);
+		free(path);
+		free(name);
+	}
+	if (cJSON_GetArraySize(controls))
+		jset(e, "controls", controls);
+	else
+		cJSON_Delete(controls);
+	char *path = find_output(o, video, "output.txt"), *text = path ? read_text(path) : NULL;
+	copy_str(e, "prompt_used", text);
+	free(text);
+	free(path);
+}
+
 /* What the page needs of one run. */
 static cJSON *entry(const cJSON *rec, const char *out, cJSON *prompts)
 {
@@ -158,6 +259,8 @@ static cJSON *entry(const cJSON *rec, const char *out, cJSON *prompts)
 	char *v = video ? link_video(out, id, video) : NULL, *p = v ? make_poster(out, id, video) : NULL;
 	copy_str(e, "video", v);
 	copy_str(e, "poster", p);
+	if (v)
+		add_extras(e, o, out, id, video);
 	free(v);
 	free(p);
 	return e;

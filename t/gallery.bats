@@ -110,3 +110,68 @@ page() {
 	assert_regex "$(jq -r '.results[2]' <<<"$output")" 'gone.mp4: No such file or directory'
 	assert_equal "$(jq -c '.results[3:]' <<<"$output")" '[1,["upscale"]]'
 }
+
+@test "a Transfer2.5 run's card: its control videos beside the result, labelled, and the prompt upstream used as text; a Transfer1 card has neither" {
+	# A store of its own: a Transfer2.5 run as cosmos-sync leaves it (its
+	# outputs.files, the controls upstream computed, its output.txt), and
+	# a Transfer1 run.
+	export COSMOS_DIR=$BATS_TEST_TMPDIR/store25
+	mkdir -p "$CLIPS/full"
+	cp "$CLIPS/shot/color.mp4" "$CLIPS/full/color.mp4"
+	t1=$(make_run completed '.execution_config.prompt = "a Transfer1 run"')
+	t25=$(make_run completed '.execution_config.prompt = "a Transfer2.5 run" | .outputs.files =
+		{"output.mp4": 1, "output.json": 1, "output.txt": 1, "output_control_edge.mp4": 1,
+		 "output_control_depth.mp4": 1, "output_control_a/b.mp4": 1, "output_control_.x.mp4": 1}')
+	d=$COSMOS_DIR/runs/$t25/outputs
+	ffmpeg -loglevel error -f lavfi -i testsrc=size=160x90:rate=24 -t 1 -pix_fmt yuv420p "$d/output_control_edge.mp4"
+	ffmpeg -loglevel error -f lavfi -i testsrc=size=192x108:rate=24 -t 1 -pix_fmt yuv420p "$d/output_control_depth.mp4"
+	mkdir "$d/output_control_a"
+	cp "$d/output_control_edge.mp4" "$d/output_control_a/b.mp4"
+	cp "$d/output_control_edge.mp4" "$d/output_control_.x.mp4"
+	printf '%s' 'a robot <img src=x onerror=alert(1)></script><script>document.title="pwned"</script> & co' >"$d/output.txt"
+	echo '{}' >"$d/output.json"
+	run cosmos gallery
+	assert_success
+	# Only the result and the two controls upstream names are linked.
+	assert_equal "$(ls "$COSMOS_DIR/gallery/videos" | sort | tr '\n' ' ')" \
+		"$(printf '%s\n' "$t1.mp4" "$t25.mp4" "${t25}_control_depth.mp4" "${t25}_control_edge.mp4" | sort | tr '\n' ' ')"
+	run page "(async () => {
+		const c = document.querySelector('article[data-id=$t25]');
+		const buttons = [...c.querySelectorAll('.toggle button')].map(b => b.dataset.show + ':' + b.textContent);
+		c.querySelector('button[data-show=edge]').click();
+		const v = c.querySelector('.media video');
+		await new Promise(r => v.readyState >= 1 ? r() : v.addEventListener('loadedmetadata', r, {once: true}));
+		const edge = [c.dataset.showing, v.src.split('/').pop(), v.videoWidth];
+		c.querySelector('button[data-show=side]').click();
+		const figs = [...c.querySelectorAll('.media figure')];
+		await Promise.all(figs.map(f => f.querySelector('video')).map(v => new Promise(r => v.readyState >= 1 ? r() : v.addEventListener('loadedmetadata', r, {once: true}))));
+		return {buttons, edge, side: figs.map(f => f.querySelector('figcaption').textContent + ':' + f.querySelector('video').videoWidth)};
+	})()" \
+		"(() => { const u = document.querySelector('article[data-id=$t25] details.used'); return [u.open, u.querySelector('.prompt').textContent, u.querySelector('.prompt').children.length]; })()" \
+		'document.title' 'document.querySelectorAll("script").length' 'document.querySelectorAll("main img:not([src^=posters])").length' \
+		"[...document.querySelector('article[data-id=$t1]').children].map(e => e.className)" \
+		"document.querySelector('article[data-id=$t1]').querySelectorAll('button, details, figure').length"
+	assert_success
+	assert_equal "$(jq -c '.results[0]' <<<"$output")" \
+		'{"buttons":["result:Result","edge:edge","depth:depth","side:Side by side"],"edge":["edge","'"$t25"'_control_edge.mp4",160],"side":["result:320","edge:160","depth:192"]}'
+	assert_equal "$(jq -c '.results[1]' <<<"$output")" \
+		'[true,"a robot <img src=x onerror=alert(1)></script><script>document.title=\"pwned\"</script> & co",0]'
+	assert_equal "$(jq -c '.results[2:]' <<<"$output")" '["cosmos gallery",2,0,["media","body"],0]'
+	assert_equal "$(jq -c .errors <<<"$output")" '[]'
+	assert_equal "$(jq -r '.requests[] | select(test("^(https?|wss?):"))' <<<"$output")" ""
+}
+
+@test "the prompt upstream used is read only when outputs.files names it, and only its first 8 KiB" {
+	export COSMOS_DIR=$BATS_TEST_TMPDIR/store25
+	mkdir -p "$CLIPS/full"
+	cp "$CLIPS/shot/color.mp4" "$CLIPS/full/color.mp4"
+	long=$(make_run completed '.outputs.files = {"output.mp4": 1, "output.txt": 1}')
+	unnamed=$(make_run completed '.outputs.files = {"output.mp4": 1}')
+	head -c 20000 /dev/zero | tr '\0' x >"$COSMOS_DIR/runs/$long/outputs/output.txt"
+	echo 'not listed' >"$COSMOS_DIR/runs/$unnamed/outputs/output.txt"
+	run cosmos gallery
+	assert_success
+	data=$(sed -n 's/^<script id="runs" type="application\/json">\(.*\)<\/script>$/\1/p' "$COSMOS_DIR/gallery/index.html")
+	assert_equal "$(jq -r --arg id "$long" '.runs[] | select(.id == $id) | .prompt_used | [length, .[-2:]] | @tsv' <<<"$data")" "$(printf '8193\tx…')"
+	assert_equal "$(jq -c --arg id "$unnamed" '.runs[] | select(.id == $id) | [.prompt_used, .controls]' <<<"$data")" '[null,null]'
+}
