@@ -231,7 +231,8 @@ static void scan_frames(int dfd, const char *dir)
 		warnx_("%s: not a modality (color, depth, segmentation, seg, vis, edge); its %zu frame%s left out",
 		    shown(unknowns[i].name), unknowns[i].frames, unknowns[i].frames == 1 ? " is" : "s are");
 	for (int i = 0; i < NMOD; i++)
-		qsort(seqs[i].v, seqs[i].n, sizeof *seqs[i].v, by_number);
+		if (seqs[i].n > 1) /* an empty one has no array to sort */
+			qsort(seqs[i].v, seqs[i].n, sizeof *seqs[i].v, by_number);
 }
 
 /* Each sequence whole: no number twice, no gap, one format. */
@@ -766,6 +767,7 @@ int main(int argc, char **argv)
 		printf("%s\n", line);
 		cJSON_free(line);
 		cJSON_Delete(meta);
+		free(final);
 		finish_stdout();
 		return EX_OK;
 	}
