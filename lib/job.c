@@ -140,12 +140,12 @@ int job_stage(cJSON *job, struct remote *r, const cJSON *req, cJSON *uploads)
 		 * line of batch_input.jsonl, the file upstream reads; the
 		 * spec (spec_used.json) is the first of them, for the eye. */
 		cJSON *all = t25_batch(cJSON_GetObjectItemCaseSensitive(job, "spec"),
-		    cJSON_GetObjectItemCaseSensitive(job, "batch_input"));
+		    cJSON_GetObjectItemCaseSensitive(job, "batch_input"), jget(req, "execution_config"));
 		jset(job, "spec", cJSON_Duplicate(cJSON_GetArrayItem(all, 0), 1));
 		jset(job, "batch_input", all);
 		jset_str(job, "engine", T25_ENGINE);
 	} else if (t25) {
-		cJSON *spec = t25_spec(cJSON_GetObjectItemCaseSensitive(job, "spec"));
+		cJSON *spec = t25_spec(cJSON_GetObjectItemCaseSensitive(job, "spec"), jget(req, "execution_config"));
 		cJSON_ReplaceItemInObjectCaseSensitive(job, "spec", spec);
 		jset_str(job, "engine", T25_ENGINE);
 	}

@@ -12,9 +12,11 @@
  *	blur_strength                vis.preset_blur_strength
  *	seed, num_steps              seed, num_steps (whole numbers)
  *	guidance                     guidance, a whole 0-7; Transfer1's
- *	                             default 5 becomes upstream's default 3
+ *	                             default 5, not given, becomes
+ *	                             upstream's default 3
  *	sigma_max                    sigma_max as a string; Transfer1's
- *	                             default 70 is left out (upstream's None)
+ *	                             default 70, not given, is left out
+ *	                             (upstream's None)
  *	fps                          not sent: upstream writes the input's
  *
  * A packed batch (model_type batch: a shared spec and one item a child,
@@ -24,10 +26,12 @@
  * left out), translated as above and named video_<i>: one upstream
  * process, one model load, OUT/video_<i>.mp4 for child i.
  *
- * A request cannot say whether its guidance 5 or sigma_max 70 was asked
- * for or is cosmos-spec's default (it always writes both), so both are
- * taken for the default: guidance 5 cannot be asked of upstream (4 and 6
- * can), nor sigma_max 70.
+ * A request always holds guidance and sigma_max (cosmos-spec writes
+ * Transfer1's defaults, 5 and 70, when the user gives none); its
+ * execution_config.given names those the user gave.  So a 5 or 70 is the
+ * default unless given: a given 5 stays 5, a given 70 is sent as "70".
+ * A request without "given" (one written before it, or by hand) takes
+ * 5 and 70 for the defaults, as before.
  */
 #define _GNU_SOURCE
 #include "transfer25.h"
@@ -84,6 +88,16 @@ static const char *refuse_model(const char *m)
 	if (!strcmp(m, "generate"))
 		return T25_ENGINE " does not generate from text: generate on a hosted model (backend = http)";
 	return T25_ENGINE " runs transfer requests only";
+}
+
+/* Did the user give parameter key (execution_config ec's "given")? */
+static int was_given(const cJSON *ec, const char *key)
+{
+	const cJSON *k;
+	cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(ec, "given"))
+		if (cJSON_IsString(k) && !strcmp(k->valuestring, key))
+			return 1;
+	return 0;
 }
 
 /* Copy member key of from, if any, to to under name. */
@@ -181,8 +195,9 @@ static void set_path(cJSON *o, const char *key, const char *path)
 	free(p);
 }
 
-/* Upstream's sample named name, from a staged transfer spec. */
-static cJSON *sample_of(const cJSON *staged, const char *name)
+/* Upstream's sample named name, from a staged transfer spec and its
+ * request's execution_config ec. */
+static cJSON *sample_of(const cJSON *staged, const char *name, const cJSON *ec)
 {
 	cJSON *s = cJSON_CreateObject();
 	const cJSON *v;
@@ -204,10 +219,14 @@ static cJSON *sample_of(const cJSON *staged, const char *name)
 			copy_as(c, "preset_blur_strength", staged, "blur_strength");
 	}
 	copy_as(s, "seed", staged, "seed");
-	if ((v = cJSON_GetObjectItemCaseSensitive(staged, "guidance")))
-		jset_num(s, "guidance", v->valuedouble == T1_GUIDANCE ? T25_GUIDANCE : v->valuedouble);
+	if ((v = cJSON_GetObjectItemCaseSensitive(staged, "guidance"))) {
+		/* Transfer1's default, not asked for: upstream's own. */
+		int dflt = v->valuedouble == T1_GUIDANCE && !was_given(ec, "guidance");
+		jset_num(s, "guidance", dflt ? T25_GUIDANCE : v->valuedouble);
+	}
 	copy_as(s, "num_steps", staged, "num_steps");
-	if ((v = cJSON_GetObjectItemCaseSensitive(staged, "sigma_max")) && v->valuedouble != T1_SIGMA_MAX) {
+	if ((v = cJSON_GetObjectItemCaseSensitive(staged, "sigma_max")) &&
+	    (v->valuedouble != T1_SIGMA_MAX || was_given(ec, "sigma_max"))) {
 		char num[64];
 		snprintf(num, sizeof num, "%.15g", v->valuedouble);
 		jset_str(s, "sigma_max", num);
@@ -215,12 +234,12 @@ static cJSON *sample_of(const cJSON *staged, const char *name)
 	return s;
 }
 
-cJSON *t25_spec(const cJSON *staged)
+cJSON *t25_spec(const cJSON *staged, const cJSON *ec)
 {
-	return sample_of(staged, T25_NAME);
+	return sample_of(staged, T25_NAME, ec);
 }
 
-cJSON *t25_batch(const cJSON *staged, const cJSON *items)
+cJSON *t25_batch(const cJSON *staged, const cJSON *items, const cJSON *ec)
 {
 	cJSON *samples = cJSON_CreateArray();
 	const cJSON *it;
@@ -229,7 +248,7 @@ cJSON *t25_batch(const cJSON *staged, const cJSON *items)
 		char name[32];
 		snprintf(name, sizeof name, T25_BATCH_NAME, i++);
 		cJSON *one = child_spec(staged, it);
-		cJSON_AddItemToArray(samples, sample_of(one, name));
+		cJSON_AddItemToArray(samples, sample_of(one, name, ec));
 		cJSON_Delete(one);
 	}
 	return samples;

@@ -37,13 +37,16 @@ int t25_is_engine(const char *engine);
 const char *t25_refuses(const cJSON *req);
 
 /* Upstream's spec for a request t25_refuses accepts, from its spec with
- * every path already staged (a place in the work dir); caller frees. */
-cJSON *t25_spec(const cJSON *staged);
+ * every path already staged (a place in the work dir) and its
+ * execution_config ec (whose "given" says whether a guidance 5 or a
+ * sigma_max 70 was asked for or is Transfer1's default); caller frees. */
+cJSON *t25_spec(const cJSON *staged, const cJSON *ec);
 
 /* Upstream's samples for a packed batch (model_type batch) t25_refuses
- * accepts, from its shared spec and items with every path staged: the
- * i-th named video_<i>, in the items' order; caller frees. */
-cJSON *t25_batch(const cJSON *staged, const cJSON *items);
+ * accepts, from its shared spec and items with every path staged, and
+ * its execution_config ec as for t25_spec: the i-th named video_<i>, in
+ * the items' order; caller frees. */
+cJSON *t25_batch(const cJSON *staged, const cJSON *items, const cJSON *ec);
 
 /* The --model samples need: the one control they all use, or NULL. */
 const char *t25_batch_model(const cJSON *samples);

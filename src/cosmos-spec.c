@@ -42,6 +42,7 @@ struct transfer_opts {
 	double weight[4];
 	long steps, seed, fps;
 	double guidance, sigma_max;
+	int guidance_given, sigma_max_given; /* --guidance, --sigma-max */
 	const char *blur, *canny;
 };
 
@@ -286,6 +287,25 @@ static int cmd_prompt(int argc, char **argv)
 
 /* --- transfer ----------------------------------------------------------- */
 
+/*
+ * execution_config.given: which of guidance and sigma_max the user gave,
+ * when any.  A request always holds both (Transfer1's defaults, 5 and 70,
+ * when not given: the record shows what a Transfer1 run used), so an
+ * engine whose defaults differ (transfer2.5's guidance 3) can tell a
+ * default from a 5 asked for (lib/transfer25.c).
+ */
+static void add_given(cJSON *ec, const struct transfer_opts *o)
+{
+	if (!o->guidance_given && !o->sigma_max_given)
+		return;
+	cJSON *g = cJSON_CreateArray();
+	if (o->guidance_given)
+		cJSON_AddItemToArray(g, cJSON_CreateString("guidance"));
+	if (o->sigma_max_given)
+		cJSON_AddItemToArray(g, cJSON_CreateString("sigma_max"));
+	jset(ec, "given", g);
+}
+
 static int one_transfer(struct items *it, const char *text, void *arg)
 {
 	const struct transfer_opts *o = arg;
@@ -334,6 +354,7 @@ static int one_transfer(struct items *it, const char *text, void *arg)
 		jset_str(targets[t], "blur_strength", o->blur);
 		jset_str(targets[t], "canny_threshold", o->canny);
 	}
+	add_given(ec, o);
 	record_print(req);
 	cJSON_Delete(req);
 	cJSON_Delete(p);
@@ -363,10 +384,10 @@ static int cmd_transfer(int argc, char **argv)
 		switch (c) {
 		case 'w': parse_weights(optarg, o.weight); break;
 		case 's': o.steps = opt_long("--steps", optarg, 1, 1000); break;
-		case 'g': o.guidance = opt_double("--guidance", optarg, 0, 30); break;
+		case 'g': o.guidance = opt_double("--guidance", optarg, 0, 30), o.guidance_given = 1; break;
 		case 'S': o.seed = opt_long("--seed", optarg, 0, 2147483647L); break;
 		case 'f': o.fps = opt_long("--fps", optarg, 1, 240); break;
-		case 'x': o.sigma_max = opt_double("--sigma-max", optarg, 0.001, 80); break;
+		case 'x': o.sigma_max = opt_double("--sigma-max", optarg, 0.001, 80), o.sigma_max_given = 1; break;
 		case 'b': o.blur = opt_level("--blur-strength", optarg); break;
 		case 'c': o.canny = opt_level("--canny-threshold", optarg); break;
 		case 'G': num_gpus = opt_long("--gpus", optarg, 1, 64); break;

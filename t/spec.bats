@@ -77,6 +77,15 @@ assert_json() {
 	assert_json "$(jq -c .execution_config.weights <<<"$output")" '{"vis":0.7,"edge":0,"depth":0.3,"seg":0}'
 }
 
+@test "transfer: execution_config.given names guidance and sigma_max when the user gives them, and only then" {
+	p=$(make_prompt "drive" "$CLIPS/full")
+	assert_equal "$(cosmos-spec transfer "$p" | jq -c '.execution_config | [.given, .guidance, .sigma_max]')" '[null,5,70]'
+	assert_equal "$(cosmos-spec transfer --guidance 5 "$p" | jq -c '[.execution_config.given, .execution_config.guidance, .spec.guidance]')" \
+		'[["guidance"],5,5]'
+	assert_equal "$(cosmos-spec transfer --sigma-max 70 --guidance 2 "$p" | jq -c '[.execution_config.given, .spec.sigma_max, .spec.given]')" \
+		'[["guidance","sigma_max"],70,null]'
+}
+
 @test "transfer: bad weights and parameters are usage errors and print nothing" {
 	p=$(make_prompt "drive" "$CLIPS/full")
 	for w in vis=1.5 vis=-0.1 vis=abc vis= blur=0.5 vis0.5 vis=0.5,vis=0.2 vis=0,edge=0 vis=nan; do

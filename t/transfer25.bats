@@ -296,3 +296,31 @@ refused_with() {
 	# In a container of the host's image, started by docker over SSH.
 	grep -q -- "^run .* cosmos-transfer2.5:standin " "$SSHD_DIR/state/calls.log"
 }
+
+# guidance and sigma_max as the user gave them (#21): a request holds
+# Transfer1's defaults (5, 70) when none is given, and its
+# execution_config.given names those that were.
+@test "a given guidance 5 stays 5 and a given sigma_max 70 is sent as \"70\"; not given, upstream's defaults (guidance 3, no sigma_max)" {
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	ids=$({ cosmos-spec transfer --weights edge=1 --guidance 5 --sigma-max 70 "$p"; cosmos-spec transfer --weights edge=1 "$p"; } |
+		cosmos-submit | jq -r .id)
+	read -r given dflt <<<"$(echo $ids)"
+	run wait_all $ids
+	assert_success
+	# What was sent, and what upstream's stand-in validated.
+	for f in spec_used.json output.json; do
+		assert_equal "$f $(jq -c '[.guidance, .sigma_max]' "$(out_of "$given")/$f")" "$f [5,\"70\"]"
+		assert_equal "$f $(jq -c '[.guidance, .sigma_max]' "$(out_of "$dflt")/$f")" "$f [3,null]"
+	done
+	# The records keep what a Transfer1 run would use, and what was given.
+	assert_equal "$(jq -c '.execution_config | [.guidance, .sigma_max, .given]' "$COSMOS_DIR/runs/$given.json")" '[5,70,["guidance","sigma_max"]]'
+	assert_equal "$(jq -c '.execution_config | [.guidance, .sigma_max, .given]' "$COSMOS_DIR/runs/$dflt.json")" '[5,70,null]'
+	# A packed batch's samples too: the batch keeps its requests' "given".
+	q=$(make_prompt "a cube" "$CLIPS/color-only")
+	run --separate-stderr bash -c "cosmos-spec transfer --weights edge=1 --guidance 5 $p $q | cosmos-batch --packed"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	run wait_all "$b"
+	assert_success
+	assert_equal "$(jq -c '[.name, .guidance]' "$(out_of "$b")/batch_input.jsonl" | tr '\n' ' ')" '["video_0",5] ["video_1",5] '
+}
