@@ -8,6 +8,7 @@
  *	cosmos upscale SOURCE [--wait]  cosmos-spec upscale | cosmos-submit
  *	cosmos generate PROMPT ... [--wait]  cosmos-spec generate | cosmos-submit
  *	cosmos enhance-batch PROMPT_ID ...   cosmos-spec enhance | cosmos-batch --packed
+ *	cosmos prepare [--prompt TEXT] FRAMES_DIR   cosmos-prepare (frames to a prompt's videos)
  *	cosmos gallery [--out DIR] [filters]   cosmos-manifest | cosmos-gallery
  *	cosmos status | list | show ID | logs [-f] RUN | kill RUN ...
  *	cosmos retry [--any] [--max-attempts N] RUN ...
@@ -59,6 +60,8 @@ static _Noreturn void usage(int code)
 	fprintf(code ? stderr : stdout,
 	    "usage: cosmos [--json] COMMAND [ARG ...]\n"
 	    "\n"
+	    "  prepare [--name N] [--fps F] [--out DIR] [--prompt TEXT [--negative T]] [--dry-run]\n"
+	    "      FRAMES_DIR              frame sequences into a prompt's videos\n"
 	    "  create prompt [--name N] [--negative T] TEXT DIR   store a prompt\n"
 	    "  inference PROMPT_ID ... [--weights vis=W,...] [--gpus N] [--fan-out] [--wait]\n"
 	    "                              Cosmos Transfer; several prompts: one packed batch\n"
@@ -82,7 +85,7 @@ static _Noreturn void usage(int code)
 	    "  delete [--outputs] [--dry-run] ID ...   delete finished runs and prompts;\n"
 	    "                              outputs are kept unless --outputs\n"
 	    "  verify [--fix]              find (and remove) debris and missing outputs\n"
-	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest\n"
+	    "  CMD ...                     run cosmos-CMD: spec, submit, sync, manifest, prepare\n"
 	    "\n"
 	    "Options --host NAME and --delay MS go to cosmos-submit.  See cosmos(1).\n");
 	exit(code);
