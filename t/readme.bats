@@ -36,6 +36,7 @@ tour_dir() {
 	readme_blocks tour-local >tour.sh
 	COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts run bash -e -o pipefail tour.sh
 	assert_success
+	assert_line --regexp '^\{"id":"ps_[0-9a-f]{32}","name":"arm_[0-9]{8}_[0-9]{6}","inputs":\{"video":"/.*/shots/arm_[0-9_]+/color\.mp4","depth":"/.*/depth\.mp4"\}\}$'
 	assert_line --partial "[reference engine] lanczos upscale to 3840x2112"
 	assert_line "3840,2112"
 	assert_line --regexp $'^.*/clips/a\\.mp4\tcompleted$'
