@@ -125,12 +125,8 @@ int finish_run(cJSON *rec, void *arg)
 	return record_patch(rec, patch);
 }
 
-/*
- * A video's quality facts into out, from ffprobe: width, height,
- * duration (s), fps and codec.  Nothing when ffprobe cannot tell: the
- * facts are a convenience, never a reason to fail a run.
- */
-static void probe_video(const char *path, cJSON *out)
+/* See finish.h. */
+void finish_probe_video(const char *path, cJSON *out)
 {
 	struct sbuf cmd = {0}, answer = {0};
 	sb_puts(&cmd, "exec ffprobe -v error -select_streams v:0 -show_entries "
@@ -200,7 +196,7 @@ static int fetch_one(struct remote *r, const cJSON *rec, const char *id, const c
 		jset_num(jobj(out, "files"), name, size);
 		if (!strcmp(name, "output.mp4")) {
 			jset_str(out, "video", local);
-			probe_video(local, out);
+			finish_probe_video(local, out);
 		}
 		else if (!strcmp(name, "run.log"))
 			jset_str(out, "log", local);

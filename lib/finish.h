@@ -25,6 +25,13 @@ cJSON *finish_judge(const struct poll_item *a, const cJSON *rec);
 int finish_safe_name(const char *name);
 
 /*
+ * A video's quality facts into out, from ffprobe: width, height,
+ * duration (s), fps and codec.  Nothing when ffprobe cannot tell: the
+ * facts are a convenience, never a reason to fail a run.
+ */
+void finish_probe_video(const char *path, cJSON *out);
+
+/*
  * Download a finished run's files (a list of {name, size}) into its
  * directory in the store and fill patch: outputs.files (name: size),
  * outputs.video, outputs.log; for an enhance run outputs.enhanced_prompt,

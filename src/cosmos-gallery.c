@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "finish.h"
 #include "input.h"
 #include "local.h"
 #include "record.h"
@@ -230,6 +231,33 @@ static void add_extras(cJSON *e, const cJSON *o, const char *out, const char *id
 	free(path);
 }
 
+/*
+ * An upscale of a file (--video FILE, no source run): the file as its
+ * original, linked beside the videos with its ffprobe facts, while it is
+ * readable; else "original_missing" names it, for the card to say so.
+ */
+static void add_original(cJSON *e, const cJSON *rec, const char *out, const char *id)
+{
+	const cJSON *ec = jget(rec, "execution_config");
+	const char *file = jstr(ec, "input_video_source");
+	if (strcmp(jstr(rec, "model_type") ? jstr(rec, "model_type") : "", "upscale") || jstr(ec, "source_run_id") || !file)
+		return;
+	char *as = xasprintf("%s_original", id), *link = access(file, R_OK) == 0 ? link_video(out, as, file) : NULL;
+	if (link) {
+		const char *slash = strrchr(file, '/');
+		cJSON *o = cJSON_CreateObject();
+		jset_str(o, "id", slash ? slash + 1 : file);
+		jset_str(o, "type", "original");
+		jset_str(o, "status", "file");
+		jset_str(o, "video", link);
+		finish_probe_video(file, o);
+		jset(e, "original", o);
+	} else
+		jset_str(e, "original_missing", file);
+	free(link);
+	free(as);
+}
+
 /* What the page needs of one run. */
 static cJSON *entry(const cJSON *rec, const char *out, cJSON *prompts)
 {
@@ -259,8 +287,10 @@ static cJSON *entry(const cJSON *rec, const char *out, cJSON *prompts)
 	char *v = video ? link_video(out, id, video) : NULL, *p = v ? make_poster(out, id, video) : NULL;
 	copy_str(e, "video", v);
 	copy_str(e, "poster", p);
-	if (v)
+	if (v) {
 		add_extras(e, o, out, id, video);
+		add_original(e, rec, out, id);
+	}
 	free(v);
 	free(p);
 	return e;

@@ -42,7 +42,9 @@ page() {
 @test "cosmos gallery writes the page, its posters and video links, and prints its path" {
 	assert_equal "$(cat "$BATS_FILE_TMPDIR/printed")" "$COSMOS_DIR/gallery/index.html"
 	assert_equal "$(ls "$COSMOS_DIR/gallery/posters" | wc -l)" 4
-	assert_equal "$(ls "$COSMOS_DIR/gallery/videos" | wc -l)" 4
+	# Four runs' videos, and the original files of the batch's two upscales.
+	assert_equal "$(ls "$COSMOS_DIR/gallery/videos" | wc -l)" 6
+	assert_equal "$(ls "$COSMOS_DIR/gallery/videos" | grep -c '_original\.mp4$')" 2
 	# Nothing in the page reaches out: no URL with a scheme.
 	run grep -Eo '(https?|wss?|ftp)://' "$COSMOS_DIR/gallery/index.html"
 	assert_output ""
@@ -174,4 +176,35 @@ page() {
 	data=$(sed -n 's/^<script id="runs" type="application\/json">\(.*\)<\/script>$/\1/p' "$COSMOS_DIR/gallery/index.html")
 	assert_equal "$(jq -r --arg id "$long" '.runs[] | select(.id == $id) | .prompt_used | [length, .[-2:]] | @tsv' <<<"$data")" "$(printf '8193\tx…')"
 	assert_equal "$(jq -c --arg id "$unnamed" '.runs[] | select(.id == $id) | [.prompt_used, .controls]' <<<"$data")" '[null,null]'
+}
+
+# #20: an upscale made with --video FILE gets the card an upscale of a
+# run gets, the file as its original, while the file is readable.
+@test "an upscale of a file: its original on the same card (toggle, side by side, the original's real size as a badge); a file gone is said so" {
+	export COSMOS_DIR=$BATS_TEST_TMPDIR/store
+	ffmpeg -loglevel error -f lavfi -i testsrc=size=256x144:rate=24 -t 0.5 -pix_fmt yuv420p "$BATS_TEST_TMPDIR/kept.mp4"
+	cp "$BATS_TEST_TMPDIR/kept.mp4" "$BATS_TEST_TMPDIR/later.mp4"
+	a=$(cosmos-spec upscale --video "$BATS_TEST_TMPDIR/kept.mp4" | cosmos-submit | jq -r .id)
+	b=$(cosmos-spec upscale --video "$BATS_TEST_TMPDIR/later.mp4" | cosmos-submit | jq -r .id)
+	cosmos-sync --wait --interval 1 --timeout 60 "$a" "$b" >/dev/null
+	rm "$BATS_TEST_TMPDIR/later.mp4"
+	cosmos gallery >/dev/null
+	run page "(async () => {
+		const c = document.querySelector('article.pair[data-id=$a]'), v = c.querySelector('video');
+		const meta = () => new Promise(r => v.readyState >= 1 ? r() : v.addEventListener('loadedmetadata', r, {once: true}));
+		await meta();
+		c.querySelector('button[data-show=original]').click();
+		await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+		const was = [c.dataset.showing, v.src.split('/').pop(), v.videoWidth];
+		c.querySelector('button[data-show=side]').click();
+		const side = [...c.querySelectorAll('.side video')].map(x => x.src.split('/').pop());
+		const badges = [...c.querySelectorAll('details .badge')].map(x => x.textContent);
+		return was.concat([side.join(' '), badges[0], c.dataset.source]);
+	})()" \
+		"document.querySelectorAll('article.pair[data-id=$b]').length" \
+		"document.querySelector('article[data-id=$b] .original-missing').textContent"
+	assert_success
+	assert_equal "$(jq -c '.results[0]' <<<"$output")" "[\"original\",\"${a}_original.mp4\",256,\"${a}_original.mp4 $a.mp4\",\"144p 256×144\",\"kept.mp4\"]"
+	assert_equal "$(jq -c '.results[1:]' <<<"$output")" "[0,\"original $BATS_TEST_TMPDIR/later.mp4: no longer readable\"]"
+	assert_equal "$(jq -c .errors <<<"$output")" '[]'
 }
