@@ -14,7 +14,10 @@
  */
 #define _GNU_SOURCE
 #include "housekeep.h"
+#include "finish.h"
+#include "packed.h"
 #include "record.h"
+#include "remote.h"
 #include "shell.h"
 #include "store.h"
 #include "util.h"
@@ -668,6 +671,42 @@ static void report(struct check *c, cJSON *o, int fixable, int failed, int err)
 	cJSON_Delete(o);
 }
 
+/*
+ * Download a completed run's output file NAME again from its host, into
+ * runs/ID/outputs/ (finish_fetch, as cosmos-sync does): 0, or -1 with why.
+ * Only a run whose outputs live there and that ran on its own: a packed
+ * child's files are its batch's on the host.  The record is not changed.
+ */
+static int fetch_again(const cJSON *rec, const char *name, double size, char *why, size_t len)
+{
+	if (packed_parent_of(rec) || packed_parent(rec)) {
+		snprintf(why, len, "a packed batch's file: not downloaded again");
+		return -1;
+	}
+	if (!jstr(rec, "host")) {
+		snprintf(why, len, "the record names no host");
+		return -1;
+	}
+	char err[256] = "";
+	struct remote *r = remote_get(jstr(rec, "host"), err, sizeof err);
+	if (!r || r->failed) {
+		snprintf(why, len, "%s", r ? r->err : err);
+		return -1;
+	}
+	cJSON *files = cJSON_CreateArray(), *f = cJSON_CreateObject(), *patch = cJSON_CreateObject();
+	cJSON *kids = cJSON_CreateArray();
+	jset_str(f, "name", name);
+	jset_num(f, "size", size);
+	cJSON_AddItemToArray(files, f);
+	int rc = finish_fetch(r, rec, files, patch, kids) || jstr(patch, "status") ? -1 : 0;
+	if (rc)
+		snprintf(why, len, "%s", *r->err ? r->err : "the host no longer has it");
+	cJSON_Delete(files);
+	cJSON_Delete(patch);
+	cJSON_Delete(kids);
+	return rc;
+}
+
 /* A completed run's outputs against the sizes its record holds. */
 static void check_run(const char *id, char *buf, size_t len, int err, void *arg)
 {
@@ -688,20 +727,26 @@ static void check_run(const char *id, char *buf, size_t len, int err, void *arg)
 		free(base); /* an old record: its files beside its video */
 		base = xasprintf("%.*s", (int)(strrchr(beside, '/') - beside), beside);
 	}
+	int here = !strcmp(base + strlen(base) - 8, "/outputs"); /* not an old record's */
 	cJSON_ArrayForEach(f, jget(out, "files")) {
 		if (!cJSON_IsNumber(f))
 			continue;
 		char *p = xasprintf("%s/%s", base, f->string);
+		cJSON *o = NULL;
 		if (stat(p, &sb) < 0) {
-			cJSON *o = problem("output_missing", id, p);
+			o = problem("output_missing", id, p);
 			jset_num(o, "expected", f->valuedouble);
-			report(c, o, 0, 0, 0);
 		} else if ((double)sb.st_size != f->valuedouble) {
-			cJSON *o = problem("output_size", id, p);
+			o = problem("output_size", id, p);
 			jset_num(o, "expected", f->valuedouble);
 			jset_num(o, "size", (double)sb.st_size);
-			report(c, o, 0, 0, 0);
 		}
+		char why[600] = "";
+		int failed = o && c->fix && here && fetch_again(rec, f->string, f->valuedouble, why, sizeof why) < 0;
+		if (o && failed)
+			jset_str(o, "error", why);
+		if (o)
+			report(c, o, c->fix && here && !failed, 0, 0);
 		free(p);
 	}
 	free(base);

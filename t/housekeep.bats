@@ -412,3 +412,21 @@ on_tty() {
 	assert_success
 	assert_output ''
 }
+
+@test "verify --fix downloads again a completed run's output its host still has; the record stays as it was" {
+	export COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts COSMOS_LOCAL_RUNTIME=process
+	a=$(cosmos-spec upscale --video "$CLIPS/full/color.mp4" | cosmos-submit | jq -r .id)
+	cosmos-sync --wait --interval 1 --timeout 60 "$a" >/dev/null
+	out=$COSMOS_DIR/runs/$a/outputs/output.mp4
+	want=$(sha256sum <"$out")
+	rm "$out"
+	truncate -s 10 "$COSMOS_DIR/runs/$a/outputs/run.log"
+	rec=$(cat "$COSMOS_DIR/runs/$a.json")
+	run cosmos verify --fix
+	assert_success
+	assert_equal "$(jq -r '[.problem, .fixed] | join(" ")' <<<"$output" | sort | tr '\n' ,)" "output_missing true,output_size true,"
+	assert_equal "$(sha256sum <"$out")" "$want"
+	assert_equal "$(cat "$COSMOS_DIR/runs/$a.json")" "$rec"
+	run cosmos verify
+	assert_success
+}
