@@ -756,6 +756,7 @@ static int verify(int argc, char **argv)
 		}
 	}
 	int left = hk_verify(fix, show_problem, &found);
+	remote_close_all(); /* the hosts --fix downloaded from */
 	if (left < 0) {
 		warn_("verify: %s", store_root());
 		return EX_STORE;
