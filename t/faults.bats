@@ -17,8 +17,8 @@
 # output, no part file visible.
 #
 # FAULT_N is the number of kills per program and backend: 10 here (4
-# under the sanitizers), so that `make check` stays quick; `make faults` runs 100 and prints the
-# figures.  Each kill test prints "tried / landed / survived / failed" in
+# under the sanitizers), so that `make check` stays quick; `make faults`
+# runs 100 and prints the figures.  Each kill test prints "tried / landed / survived / failed" in
 # TAP comments and, with FAULT_REPORT set, appends it to that file.
 # "landed" counts the kills that found the program still at work.
 
