@@ -265,7 +265,7 @@ refused_with() {
 	assert_equal "$(jq -r '.success' <<<"$output" | grep -c false)" 2
 }
 
-@test "on a docker host over SSH: engine = transfer2.5 runs a transfer to completion, the spec reaching upstream's inference.py" {
+@test "on a docker host over SSH: engine = transfer2.5 runs a transfer, a packed batch of three with one blocked and a two-GPU run, and refuses what upstream cannot run" {
 	unset COSMOS_LOCAL_ENGINE
 	sshd_start
 	# The host's work dir is the cosmos-transfer2.5 checkout; torchrun is
@@ -295,6 +295,40 @@ refused_with() {
 	assert_equal "$(jq -r '.[index("--model") + 1]' "$out/inference_argv.json")" edge
 	# In a container of the host's image, started by docker over SSH.
 	grep -q -- "^run .* cosmos-transfer2.5:standin " "$SSHD_DIR/state/calls.log"
+
+	# A packed batch of three there: one upstream process; the sample its
+	# guardrail blocks fails filtered, its siblings complete.
+	ps=$(make_prompt "a robot arm" "$CLIPS/full"
+		make_prompt "a robot arm [standin-guardrail-blocks]" "$CLIPS/full"
+		make_prompt "a cube" "$CLIPS/color-only")
+	run --separate-stderr bash -c "cosmos-spec transfer --weights edge=0.8 $(echo $ps) | cosmos-batch --packed --host t25"
+	assert_success
+	b=$(jq -r .batch_id <<<"${lines[0]}")
+	run wait_all "$b"
+	assert_failure 1
+	assert_equal "$(cosmos-manifest --batch "$b" | jq -r '[.status, .reason_code // "-"] | join(" ")' | tr '\n' ,)" \
+		"completed -,failed filtered,completed -,"
+	assert_equal "$(jq -r .name "$SSHD_DIR/work/outputs/run_$b/batch_input.jsonl" | tr '\n' ' ')" "video_0 video_1 video_2 "
+	assert_equal "$(grep -c "^run .* cosmos_batch_${b:0:8} " "$SSHD_DIR/state/calls.log")" 1
+
+	# Two of the host's two (stand-in) GPUs: one container with both,
+	# torchrun of two.
+	cp "$BATS_TEST_DIRNAME/standin/nvidia-smi" "$SSHD_DIR/bin/"
+	chmod 755 "$SSHD_DIR/bin/nvidia-smi"
+	echo 2 >"$SSHD_DIR/state/gpus"
+	g=$(cosmos-spec transfer --weights edge=1 --gpus 2 "$p" | cosmos-submit --host t25 | jq -r .id)
+	run wait_all "$g"
+	assert_success
+	grep -q -- "--gpus \"device=0,1\".* cosmos_transfer_${g:0:8}\|cosmos_transfer_${g:0:8} .*--gpus \"device=0,1\"" "$SSHD_DIR/state/calls.log"
+	assert_equal "$(jq -r '"\(.nproc_per_node) \(.WORLD_SIZE)"' "$SSHD_DIR/work/outputs/run_$g/inference_world.json")" "2 2"
+	rm -f "$SSHD_DIR/state/gpus"
+
+	# Refused there as here, before anything is sent.
+	calls=$(wc -l <"$SSHD_DIR/state/calls.log")
+	run --separate-stderr bash -c "{ cosmos-spec transfer --guidance 9 $p; cosmos-spec upscale --video '$CLIPS/full/color.mp4'; } | cosmos-submit --host t25"
+	assert_failure 1
+	assert_equal "$(jq -r '[.status, .reason_code] | join(" ")' <<<"$output" | sort -u)" "failed bad_request"
+	assert_equal "$(wc -l <"$SSHD_DIR/state/calls.log")" "$calls"
 }
 
 # guidance and sigma_max as the user gave them (#21): a request holds
