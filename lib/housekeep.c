@@ -671,18 +671,10 @@ static void report(struct check *c, cJSON *o, int fixable, int failed, int err)
 	cJSON_Delete(o);
 }
 
-/*
- * Download a completed run's output file NAME again from its host, into
- * runs/ID/outputs/ (finish_fetch, as cosmos-sync does): 0, or -1 with why.
- * Only a run whose outputs live there and that ran on its own: a packed
- * child's files are its batch's on the host.  The record is not changed.
- */
-static int fetch_again(const cJSON *rec, const char *name, double size, char *why, size_t len)
+/* fetch_again's download of rec's file NAME (a name, or video_<i>/NAME of
+ * a packed batch, which finish_fetch gives to child i). */
+static int fetch_from(const cJSON *rec, const char *name, double size, char *why, size_t len)
 {
-	if (packed_parent_of(rec) || packed_parent(rec)) {
-		snprintf(why, len, "a packed batch's file: not downloaded again");
-		return -1;
-	}
 	if (!jstr(rec, "host")) {
 		snprintf(why, len, "the record names no host");
 		return -1;
@@ -705,6 +697,27 @@ static int fetch_again(const cJSON *rec, const char *name, double size, char *wh
 	cJSON_Delete(patch);
 	cJSON_Delete(kids);
 	return rc;
+}
+
+/*
+ * Download a completed run's output file NAME again from its host, into
+ * runs/ID/outputs/ (finish_fetch, as cosmos-sync does): 0, or -1 with why.
+ * A packed child's file is its batch's video_<i>/NAME on the host, asked
+ * for through the batch's record.  The record is not changed.
+ */
+static int fetch_again(const cJSON *child, const char *name, double size, char *why, size_t len)
+{
+	const char *parent = packed_parent_of(child);
+	cJSON *batch = parent ? store_load(parent) : NULL;
+	const cJSON *rec = batch ? batch : child;
+	char *from = batch ? xasprintf("video_%d/%s", (int)jnum(jget(child, "execution_config"), "batch_index", -1), name)
+	                   : xstrdup(name);
+	int rc = fetch_from(rec, from, size, why, len);
+	if (parent && !batch)
+		snprintf(why, len, "its batch %s: %s", parent, strerror(errno));
+	free(from);
+	cJSON_Delete(batch);
+	return parent && !batch ? -1 : rc;
 }
 
 /* A completed run's outputs against the sizes its record holds. */

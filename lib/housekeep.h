@@ -19,8 +19,9 @@
  *    record, older than a minute), dead writers' part and temporary files,
  *    and what a killed delete left.  It never removes an outputs/ folder.
  *    It downloads again, from the run's host, a completed run's output
- *    that is missing or of another size than recorded (not a packed
- *    batch's, nor an old record's kept beside its video).
+ *    that is missing or of another size than recorded (a packed child's
+ *    from its batch's video_<i>/; not an old record's kept beside its
+ *    video).
  *  - Nothing here exits: failures come back as errno, refusals and
  *    findings through the caller's functions.
  */

@@ -430,3 +430,20 @@ on_tty() {
 	run cosmos verify
 	assert_success
 }
+
+@test "verify --fix downloads a packed child's output again from its batch's video_<i>/ on the host" {
+	export COSMOS_CONFIG=$BATS_TEST_TMPDIR/no-hosts COSMOS_LOCAL_RUNTIME=process
+	p=$(make_prompt "a robot arm" "$CLIPS/full")
+	q=$(make_prompt "a cube" "$CLIPS/full")
+	b=$(cosmos-spec transfer "$p" "$q" | cosmos-batch --packed 2>/dev/null | head -n 1 | jq -r .batch_id)
+	cosmos-sync --wait --interval 1 --timeout 60 "$b" >/dev/null
+	c1=$(jq -r '.execution_config.child_run_ids[1]' "$COSMOS_DIR/runs/$b.json")
+	out=$COSMOS_DIR/runs/$c1/outputs/output.mp4
+	want=$(sha256sum <"$out")
+	rm "$out"
+	run cosmos verify --fix
+	assert_success
+	assert_equal "$(jq -r '[.problem, .id, .fixed] | join(" ")' <<<"$output")" "output_missing $c1 true"
+	assert_equal "$(sha256sum <"$out")" "$want"
+	cmp "$out" "$COSMOS_DIR/local/outputs/run_$b/video_1/output.mp4"
+}
