@@ -81,6 +81,33 @@ slurm_start_ctld() {
 	return 1
 }
 
+# slurm_node_up: after a controller's restart, wait until slurmd has
+# registered again (its node no longer UNKNOWN).  Slurm 22.05 keeps a GPU
+# of a job cancelled before that allocated for ever (GresUsed stays 1),
+# and every later job asking both GPUs then pends on Resources.
+slurm_node_up() {
+	local i
+	for i in $(seq 100); do
+		scontrol show node cosmosnode 2>/dev/null | grep -q 'State=UNKNOWN' || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# slurm_gpus_free: wait until no GPU of the node is allocated; should
+# one stay so with no job left (the leak above), restart the controller,
+# which counts them again from its jobs.
+slurm_gpus_free() {
+	local i
+	for i in $(seq 100); do
+		scontrol -d show node cosmosnode | grep -q 'GresUsed=gpu:tesla:0' && return 0
+		sleep 0.2
+	done
+	slurm_stop_ctld
+	slurm_start_ctld && slurm_node_up || return 1
+	scontrol -d show node cosmosnode | grep -q 'GresUsed=gpu:tesla:0'
+}
+
 slurm_stop_ctld() {
 	kill "$(cat "$SLURM_DIR/ctld.pid")" 2>/dev/null
 	local i

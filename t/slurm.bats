@@ -158,11 +158,13 @@ wait_all() { cosmos-sync --wait --interval 1 --timeout 90 "$@"; }
 	before=$(store_snapshot)
 	run --separate-stderr timeout 120 cosmos-sync "$id"
 	slurm_start_ctld
+	slurm_node_up
 	assert_failure 4
 	assert_output ""
 	[[ $stderr == "cosmos-sync: cluster-slow: status: cosmos-ctl: squeue failed: "* ]]
 	assert_equal "$(store_snapshot)" "$before"
 	cosmos kill "$id" >/dev/null
+	slurm_gpus_free # for the tests after this one
 }
 
 @test "a packed batch on the cluster is one Slurm job; each child gets its video" {
