@@ -122,17 +122,10 @@ static int hidden_name(const char *name, char id[ID_LEN + 1], int *outputs, long
 
 static cJSON *read_record_file(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	struct sbuf b = {0};
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		sb_add(&b, chunk, n);
-	fclose(f);
-	cJSON *rec = b.s ? record_parse(b.s, b.len) : NULL;
-	sb_free(&b);
+	size_t len;
+	char *text = sb_slurp(path, &len);
+	cJSON *rec = text ? record_parse(text, len) : NULL;
+	free(text);
 	return rec;
 }
 

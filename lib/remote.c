@@ -150,28 +150,6 @@ static char *scripts_version(struct remote *r, struct sbuf *names)
 	return v;
 }
 
-/* A local file's content; NULL with errno. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	struct sbuf b = {0};
-	char buf[8192];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		sb_add(&b, buf, n);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		sb_free(&b);
-		errno = EIO;
-		return NULL;
-	}
-	*len = b.len;
-	return b.s ? b.s : xstrdup("");
-}
-
 /* --- the transport: SSH, or this machine ------------------------------- */
 
 static int t_exec(struct remote *r, const char *cmd, const char *in, size_t inlen,
@@ -577,7 +555,7 @@ int remote_install(struct remote *r)
 	for (const char *n = names.s; n && n < names.s + names.len; n += strlen(n) + 1) {
 		char *local = xasprintf("%s/remote/%s", share_dir(), n);
 		size_t len = 0;
-		char *data = slurp(local, &len);
+		char *data = sb_slurp(local, &len);
 		if (!data || !len || data[len - 1] != '\n' || memchr(data, '\0', len)) {
 			snprintf(r->err, sizeof r->err, "%s: %s", local, data ? "not a text file" : strerror(errno));
 			free(data);

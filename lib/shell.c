@@ -3,6 +3,7 @@
 #include "shell.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,4 +75,25 @@ void sb_quote_home(struct sbuf *b, const char *path)
 		sb_quote(b, path + 2);
 	} else
 		sb_quote(b, path);
+}
+
+char *sb_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	struct sbuf b = {0};
+	char buf[8192];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		sb_add(&b, buf, n);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		sb_free(&b);
+		errno = EIO;
+		return NULL;
+	}
+	*len = b.len;
+	return b.s ? b.s : xstrdup("");
 }

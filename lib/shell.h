@@ -24,6 +24,8 @@ void sb_quote(struct sbuf *b, const char *s);
 /* The same for a path, except that a leading "~/" becomes "$HOME"/. */
 void sb_quote_home(struct sbuf *b, const char *path);
 void sb_free(struct sbuf *b);
+/* A local file's whole content (len bytes, NUL-terminated); NULL with errno. */
+char *sb_slurp(const char *path, size_t *len);
 
 /* s as one shell word, newly allocated. */
 char *shquote(const char *s);
